@@ -1,0 +1,344 @@
+//! Signature schemes: how each sender signs a delivery, and how it is checked.
+//!
+//! A [`Scheme`] looks at the headers and the exact bytes of the body and
+//! either vouches for the request with [`Verified`] facts or refuses it with
+//! a [`VerifyError`]. The built-in schemes, one per module:
+//!
+//! | scheme | header | signed content | timestamp | signed id |
+//! | --- | --- | --- | --- | --- |
+//! | [`StandardWebhooks`] (Svix) | `webhook-signature` (`v1,<base64>` …) | `id.timestamp.body` | `webhook-timestamp` | `webhook-id` |
+//! | [`GitHub`] | `X-Hub-Signature-256` (`sha256=<hex>`) | body | — | — |
+//! | [`Stripe`] | `Stripe-Signature` (`t=…,v1=<hex>`) | `t.body` | `t` | — |
+//! | [`Slack`] | `X-Slack-Signature` (`v0=<hex>`) | `v0:timestamp:body` | `X-Slack-Request-Timestamp` | — |
+//! | [`Shopify`] | `X-Shopify-Hmac-Sha256` (base64) | body | — | — |
+//! | [`Logto`] | `logto-signature-sha-256` (hex) | body | — | — |
+//! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
+//!
+//! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
+//! a replayed delivery by age: pair them with the dedupe layer. Schemes whose
+//! delivery id is not signed (all but Standard Webhooks) should dedupe on a
+//! digest of the body rather than a header an attacker could change.
+//!
+//! # Writing your own scheme
+//!
+//! Implement [`Scheme`]; [`SignedRequest`] offers the header and timestamp
+//! rules every built-in scheme follows, and
+//! [`HmacSecrets`](crate::mac::HmacSecrets) the constant-time check:
+//!
+//! ```
+//! use hookwarden::mac::{HmacSecrets, Mac};
+//! use hookwarden::scheme::{Scheme, SignedRequest, Verified, VerifyError};
+//!
+//! /// `X-Acme-Signature: <hex HMAC-SHA256 of the body>`
+//! #[derive(Debug)]
+//! struct Acme(HmacSecrets);
+//!
+//! impl Scheme for Acme {
+//!     fn name(&self) -> &'static str {
+//!         "acme"
+//!     }
+//!
+//!     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+//!         let header = request.required_header("x-acme-signature")?;
+//!         let received = Mac::from_hex(header)?;
+//!         if self.0.verify(&[request.body()], &[received]) {
+//!             Ok(Verified::new(self.name()))
+//!         } else {
+//!             Err(VerifyError::InvalidSignature)
+//!         }
+//!     }
+//! }
+//! # let _ = Acme(HmacSecrets::new("acme", ["secret"]).unwrap());
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::header::AsHeaderName;
+
+use crate::Rejection;
+
+mod generic_hmac;
+mod github;
+mod logto;
+mod shopify;
+mod slack;
+mod standard_webhooks;
+mod stripe;
+
+pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
+pub use github::GitHub;
+pub use logto::Logto;
+pub use shopify::Shopify;
+pub use slack::Slack;
+pub use standard_webhooks::StandardWebhooks;
+pub use stripe::Stripe;
+
+/// A way of signing webhook deliveries.
+///
+/// Implementations must compare in constant time and must not log or return
+/// anything derived from a secret.
+pub trait Scheme: Send + Sync + fmt::Debug + 'static {
+    /// A short lowercase name, e.g. `"github"`; recorded in [`Verified`].
+    fn name(&self) -> &'static str;
+
+    /// Checks the request's signature over its exact body bytes.
+    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError>;
+}
+
+impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+        (**self).verify(request)
+    }
+}
+
+impl<T: Scheme + ?Sized> Scheme for Box<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+        (**self).verify(request)
+    }
+}
+
+/// Why a signature check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signature header is missing.
+    #[error("the signature header is missing")]
+    MissingSignature,
+    /// A signature, timestamp or id header cannot be parsed, or is given
+    /// twice with different values.
+    #[error("the signature header cannot be parsed")]
+    MalformedSignature,
+    /// No signature matches any active secret.
+    #[error("no signature matches")]
+    InvalidSignature,
+    /// The signed timestamp is too far in the past or the future.
+    #[error("the timestamp is outside the tolerance window")]
+    TimestampOutOfTolerance,
+}
+
+impl From<VerifyError> for Rejection {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::MissingSignature => Rejection::MissingSignature,
+            VerifyError::MalformedSignature => Rejection::MalformedSignature,
+            VerifyError::InvalidSignature => Rejection::InvalidSignature,
+            VerifyError::TimestampOutOfTolerance => Rejection::TimestampOutOfTolerance,
+        }
+    }
+}
+
+/// What a scheme sees of a request: headers, the exact body bytes, the
+/// current time and the tolerance for timestamps.
+#[derive(Debug)]
+pub struct SignedRequest<'a> {
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+    now: u64,
+    tolerance: Duration,
+}
+
+impl<'a> SignedRequest<'a> {
+    /// A request as received at `now` (Unix seconds), with timestamps
+    /// accepted up to `tolerance` away from `now` in either direction.
+    pub fn new(headers: &'a HeaderMap, body: &'a [u8], now: u64, tolerance: Duration) -> Self {
+        Self { headers, body, now, tolerance }
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a HeaderMap {
+        self.headers
+    }
+
+    /// The body, exactly as received.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// The current time, in Unix seconds.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// How far a signed timestamp may be from [`now`](Self::now).
+    pub fn tolerance(&self) -> Duration {
+        self.tolerance
+    }
+
+    /// The value of a header that must appear at most once.
+    ///
+    /// A header repeated with the same value counts once; repeated with
+    /// different values it is malformed (which one would the sender mean?).
+    pub fn header(&self, name: impl AsHeaderName) -> Result<Option<&'a [u8]>, VerifyError> {
+        let mut values = self.headers.get_all(name).iter();
+        let Some(first) = values.next() else {
+            return Ok(None);
+        };
+        if values.any(|other| other != first) {
+            return Err(VerifyError::MalformedSignature);
+        }
+        Ok(Some(first.as_bytes()))
+    }
+
+    /// Like [`header`](Self::header), but a missing header is
+    /// [`VerifyError::MissingSignature`].
+    pub fn required_header(&self, name: impl AsHeaderName) -> Result<&'a [u8], VerifyError> {
+        self.header(name)?.ok_or(VerifyError::MissingSignature)
+    }
+
+    /// Parses a Unix timestamp in seconds and checks it against the
+    /// tolerance window, in the past and the future.
+    ///
+    /// Only ASCII digits are accepted: a sign, spaces, a fraction or a value
+    /// beyond `u64` is malformed. No arithmetic on it can overflow.
+    pub fn check_timestamp(&self, raw: &[u8]) -> Result<u64, VerifyError> {
+        let timestamp = parse_unix_seconds(raw).ok_or(VerifyError::MalformedSignature)?;
+        if self.now.abs_diff(timestamp) > self.tolerance.as_secs() {
+            return Err(VerifyError::TimestampOutOfTolerance);
+        }
+        Ok(timestamp)
+    }
+}
+
+fn parse_unix_seconds(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 20 || !raw.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    raw.iter()
+        .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+/// What a successful verification vouches for, left in the request's
+/// extensions by [`Verify`](crate::verify::Verify) for later layers and
+/// handlers.
+///
+/// Its presence is the proof that the request was verified: layers that must
+/// only see authentic requests (dedupe) refuse to work without it.
+#[derive(Clone)]
+pub struct Verified {
+    scheme: &'static str,
+    timestamp: Option<u64>,
+    signed_id: Option<Box<str>>,
+    body: Bytes,
+}
+
+impl Verified {
+    /// Facts for a request verified by the scheme named `scheme`.
+    pub fn new(scheme: &'static str) -> Self {
+        Self { scheme, timestamp: None, signed_id: None, body: Bytes::new() }
+    }
+
+    /// Records the signed timestamp (Unix seconds).
+    pub fn with_timestamp(mut self, timestamp: u64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Records an event id that the signature covers.
+    pub fn with_signed_id(mut self, id: impl Into<Box<str>>) -> Self {
+        self.signed_id = Some(id.into());
+        self
+    }
+
+    pub(crate) fn with_body(mut self, body: Bytes) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The name of the scheme that verified the request.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// The signed timestamp, for schemes that sign one.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.timestamp
+    }
+
+    /// The event id, for schemes whose signature covers it.
+    pub fn signed_id(&self) -> Option<&str> {
+        self.signed_id.as_deref()
+    }
+
+    /// The exact body bytes that were verified (a cheap clone).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("scheme", &self.scheme)
+            .field("timestamp", &self.timestamp)
+            .field("signed_id", &self.signed_id)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Splits `s` on `sep`, refusing more than `max` parts (so a hostile header
+/// cannot cause unbounded work).
+pub(crate) fn split_bounded(
+    s: &[u8],
+    sep: u8,
+    max: usize,
+) -> Result<impl Iterator<Item = &[u8]>, VerifyError> {
+    if s.iter().filter(|&&b| b == sep).count() >= max {
+        return Err(VerifyError::MalformedSignature);
+    }
+    Ok(s.split(move |&b| b == sep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_digits_only_and_cannot_overflow() {
+        assert_eq!(parse_unix_seconds(b"1614265330"), Some(1_614_265_330));
+        assert_eq!(parse_unix_seconds(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_unix_seconds(b"18446744073709551616"), None);
+        assert_eq!(parse_unix_seconds(b"99999999999999999999999"), None);
+        for bad in [&b""[..], b"-1", b"+1", b" 1", b"1.5", b"1e9", b"0x10"] {
+            assert_eq!(parse_unix_seconds(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tolerance_applies_both_ways() {
+        let headers = HeaderMap::new();
+        let request = SignedRequest::new(&headers, b"", 1000, Duration::from_secs(300));
+        assert_eq!(request.check_timestamp(b"700"), Ok(700));
+        assert_eq!(request.check_timestamp(b"1300"), Ok(1300));
+        assert_eq!(request.check_timestamp(b"699"), Err(VerifyError::TimestampOutOfTolerance));
+        assert_eq!(request.check_timestamp(b"1301"), Err(VerifyError::TimestampOutOfTolerance));
+        assert_eq!(
+            request.check_timestamp(b"18446744073709551615"),
+            Err(VerifyError::TimestampOutOfTolerance)
+        );
+    }
+
+    #[test]
+    fn a_header_repeated_with_different_values_is_malformed() {
+        let mut headers = HeaderMap::new();
+        headers.append("x-sig", "a".parse().unwrap());
+        headers.append("x-sig", "a".parse().unwrap());
+        let request = SignedRequest::new(&headers, b"", 0, Duration::ZERO);
+        assert_eq!(request.header("x-sig"), Ok(Some(&b"a"[..])));
+        headers.append("x-sig", "b".parse().unwrap());
+        let request = SignedRequest::new(&headers, b"", 0, Duration::ZERO);
+        assert_eq!(request.header("x-sig"), Err(VerifyError::MalformedSignature));
+        assert_eq!(request.required_header("x-other"), Err(VerifyError::MissingSignature));
+    }
+}

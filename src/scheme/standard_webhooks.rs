@@ -1,0 +1,210 @@
+//! [Standard Webhooks](https://www.standardwebhooks.com/) (as sent by Svix
+//! and the services built on it).
+//!
+//! Headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (or the
+//! same with the `svix-` prefix). The signature header is a space-separated
+//! list of `version,signature` entries; `v1` is HMAC-SHA256 in base64 over
+//! `id.timestamp.body`, keyed with the base64 secret after `whsec_`. With
+//! the `ed25519` feature, `v1a` entries are checked against `whpk_` public
+//! keys. Entries of other versions are ignored.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
+use crate::ConfigError;
+use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
+
+const NAME: &str = "standard-webhooks";
+
+/// Header names, in the order they are looked for.
+const HEADER_SETS: [[&str; 3]; 2] = [
+    ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    ["svix-id", "svix-timestamp", "svix-signature"],
+];
+
+/// The Standard Webhooks scheme (`v1`, and `v1a` with the `ed25519`
+/// feature).
+///
+/// ```
+/// use hookwarden::scheme::StandardWebhooks;
+///
+/// // Secrets as the sender shows them, with or without `whsec_`.
+/// let scheme = StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]).unwrap();
+/// assert!(StandardWebhooks::new(["whsec_not base64!"]).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StandardWebhooks {
+    secrets: Option<HmacSecrets>,
+    #[cfg(feature = "ed25519")]
+    public_keys: Vec<ed25519_dalek::VerifyingKey>,
+}
+
+impl StandardWebhooks {
+    /// Verifies `v1` signatures with these secrets (`whsec_<base64>`, or
+    /// the bare base64). Every one is active.
+    pub fn new<I, S>(secrets: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let secrets = secrets.into_iter().collect::<Vec<_>>();
+        let keys = secrets
+            .iter()
+            .map(|s| {
+                let s = s.as_ref();
+                s.strip_prefix("whsec_").unwrap_or(s)
+            })
+            .collect::<Vec<_>>();
+        if keys.iter().any(|k| k.is_empty()) {
+            return Err(ConfigError::EmptySecret { scheme: NAME });
+        }
+        Ok(Self {
+            secrets: Some(HmacSecrets::from_base64(NAME, keys)?),
+            #[cfg(feature = "ed25519")]
+            public_keys: Vec::new(),
+        })
+    }
+
+    /// Verifies only `v1a` (ed25519) signatures, with these public keys
+    /// (`whpk_<base64>` or the bare base64 of 32 bytes).
+    #[cfg(feature = "ed25519")]
+    pub fn with_public_keys<I, S>(keys: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut scheme = Self { secrets: None, public_keys: Vec::new() };
+        for key in keys {
+            scheme = scheme.public_key(key.as_ref())?;
+        }
+        if scheme.public_keys.is_empty() {
+            return Err(ConfigError::NoSecret { scheme: NAME });
+        }
+        Ok(scheme)
+    }
+
+    /// Adds a `v1a` public key (`whpk_<base64>`); `v1` and `v1a` signatures
+    /// are then both accepted.
+    #[cfg(feature = "ed25519")]
+    pub fn public_key(mut self, key: &str) -> Result<Self, ConfigError> {
+        let bad = ConfigError::UndecodableSecret { scheme: NAME, expected: "whpk_ base64 of 32 bytes" };
+        let encoded = key.strip_prefix("whpk_").unwrap_or(key);
+        let bytes: [u8; 32] = STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(bad)?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
+            ConfigError::UndecodableSecret { scheme: NAME, expected: "a valid ed25519 public key" }
+        })?;
+        self.public_keys.push(key);
+        Ok(self)
+    }
+
+    #[cfg(feature = "testing")]
+    pub(crate) fn hmac_secrets(&self) -> Option<&HmacSecrets> {
+        self.secrets.as_ref()
+    }
+}
+
+impl Scheme for StandardWebhooks {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+        let [id_name, ts_name, sig_name] = if request.headers().contains_key(HEADER_SETS[0][0]) {
+            HEADER_SETS[0]
+        } else {
+            HEADER_SETS[1]
+        };
+        let signatures = request.required_header(sig_name)?;
+        let id = request.header(id_name)?.ok_or(VerifyError::MalformedSignature)?;
+        let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
+        if id.is_empty() {
+            return Err(VerifyError::MalformedSignature);
+        }
+        let raw_ts = request.header(ts_name)?.ok_or(VerifyError::MalformedSignature)?;
+        let timestamp = request.check_timestamp(raw_ts)?;
+
+        let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
+        let mut n_macs = 0;
+        #[cfg(feature = "ed25519")]
+        let mut ed_signatures = Vec::new();
+        for entry in split_bounded(signatures, b' ', MAX_SIGNATURES)? {
+            if entry.is_empty() {
+                continue; // tolerate doubled spaces
+            }
+            let comma = entry
+                .iter()
+                .position(|&b| b == b',')
+                .ok_or(VerifyError::MalformedSignature)?;
+            let (version, signature) = (&entry[..comma], &entry[comma + 1..]);
+            match version {
+                b"v1" => {
+                    macs[n_macs] = Mac::from_base64(signature)?;
+                    n_macs += 1;
+                }
+                #[cfg(feature = "ed25519")]
+                b"v1a" => ed_signatures.push(decode_ed25519(signature)?),
+                _ => {}
+            }
+        }
+
+        let message: [&[u8]; 5] = [id.as_bytes(), b".", raw_ts, b".", request.body()];
+        let mut candidates = n_macs;
+        let mut matched = false;
+        if let Some(secrets) = &self.secrets {
+            matched |= secrets.verify(&message, &macs[..n_macs]);
+        }
+        #[cfg(feature = "ed25519")]
+        {
+            candidates += ed_signatures.len();
+            matched |= self.verify_ed25519(&message, &ed_signatures);
+        }
+        if candidates == 0 {
+            // Nothing we know how to check: no signature at all.
+            return Err(VerifyError::MalformedSignature);
+        }
+        if !matched {
+            return Err(VerifyError::InvalidSignature);
+        }
+        Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
+    }
+}
+
+#[cfg(feature = "ed25519")]
+fn decode_ed25519(signature: &[u8]) -> Result<ed25519_dalek::Signature, VerifyError> {
+    // 64 bytes are 88 base64 characters with padding.
+    if signature.len() != 88 {
+        return Err(VerifyError::MalformedSignature);
+    }
+    let mut buf = [0u8; 66];
+    match STANDARD.decode_slice(signature, &mut buf) {
+        Ok(64) => {
+            let bytes: [u8; 64] = buf[..64].try_into().expect("64 bytes");
+            Ok(ed25519_dalek::Signature::from_bytes(&bytes))
+        }
+        _ => Err(VerifyError::MalformedSignature),
+    }
+}
+
+#[cfg(feature = "ed25519")]
+impl StandardWebhooks {
+    fn verify_ed25519(&self, message: &[&[u8]], signatures: &[ed25519_dalek::Signature]) -> bool {
+        if self.public_keys.is_empty() || signatures.is_empty() {
+            return false;
+        }
+        // ed25519 verification needs the message in one piece.
+        let joined = message.concat();
+        let mut matched = false;
+        for key in &self.public_keys {
+            for signature in signatures {
+                // Public-key checks leak nothing secret; still, check all.
+                matched |= key.verify_strict(&joined, signature).is_ok();
+            }
+        }
+        matched
+    }
+}

@@ -1,0 +1,129 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use tower_layer::Layer;
+
+use super::Verify;
+use crate::clock::{Clock, SystemClock};
+use crate::scheme::Scheme;
+
+/// The default body limit: 1 MiB.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The default deadline for receiving the whole body.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default tolerance for signed timestamps, in both directions.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) scheme: Arc<dyn Scheme>,
+    pub(crate) max_body: usize,
+    pub(crate) body_timeout: Duration,
+    pub(crate) tolerance: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("scheme", &self.scheme.name())
+            .field("max_body", &self.max_body)
+            .field("body_timeout", &self.body_timeout)
+            .field("tolerance", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies [`Verify`] to a service: reads the body (bounded in size and
+/// time) and lets only requests with a valid signature through.
+///
+/// `B` is the body type the inner service receives, built from the exact
+/// received bytes; the default, `Full<Bytes>`, is accepted by every axum
+/// route and handler. See [`with_body`](Self::with_body) for another.
+pub struct VerifyLayer<B = Full<Bytes>> {
+    config: Arc<Config>,
+    _body: PhantomData<fn() -> B>,
+}
+
+impl VerifyLayer {
+    /// Verifies with `scheme`; 1 MiB body limit, 10 s body deadline, 300 s
+    /// timestamp tolerance, the system clock.
+    pub fn new(scheme: impl Scheme) -> Self {
+        Self::from_shared(Arc::new(scheme))
+    }
+
+    /// Like [`new`](Self::new), for a scheme chosen at run time.
+    pub fn from_shared(scheme: Arc<dyn Scheme>) -> Self {
+        Self {
+            config: Arc::new(Config {
+                scheme,
+                max_body: DEFAULT_MAX_BODY,
+                body_timeout: DEFAULT_BODY_TIMEOUT,
+                tolerance: DEFAULT_TOLERANCE,
+                clock: Arc::new(SystemClock),
+            }),
+            _body: PhantomData,
+        }
+    }
+}
+
+impl<B> VerifyLayer<B> {
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The largest body accepted, in bytes; larger ones get 413.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.config_mut().max_body = bytes;
+        self
+    }
+
+    /// How long the whole body may take to arrive; slower ones get 408.
+    pub fn body_timeout(mut self, deadline: Duration) -> Self {
+        self.config_mut().body_timeout = deadline;
+        self
+    }
+
+    /// How far a signed timestamp may be from now, in the past or the
+    /// future (whole seconds count).
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.config_mut().tolerance = tolerance;
+        self
+    }
+
+    /// The clock timestamps are compared with (for tests).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config_mut().clock = Arc::new(clock);
+        self
+    }
+
+    /// Hands the inner service another body type, built from the received
+    /// bytes (e.g. `axum::body::Body`).
+    pub fn with_body<B2: From<Bytes>>(self) -> VerifyLayer<B2> {
+        VerifyLayer { config: self.config, _body: PhantomData }
+    }
+}
+
+impl<B> Clone for VerifyLayer<B> {
+    fn clone(&self) -> Self {
+        Self { config: self.config.clone(), _body: PhantomData }
+    }
+}
+
+impl<B> fmt::Debug for VerifyLayer<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyLayer").field("config", &self.config).finish()
+    }
+}
+
+impl<S, B> Layer<S> for VerifyLayer<B> {
+    type Service = Verify<S, B>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Verify::from_parts(inner, self.config.clone())
+    }
+}
