@@ -34,6 +34,7 @@ mod error;
 pub mod mac;
 mod rejection;
 pub mod scheme;
+pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

@@ -212,9 +212,7 @@ impl Drop for HmacSecrets {
 
 impl fmt::Debug for HmacSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HmacSecrets")
-            .field("count", &self.keyed.len())
-            .finish_non_exhaustive()
+        f.debug_struct("HmacSecrets").field("count", &self.keyed.len()).finish_non_exhaustive()
     }
 }
 

@@ -214,8 +214,7 @@ fn parse_unix_seconds(raw: &[u8]) -> Option<u64> {
     if raw.is_empty() || raw.len() > 20 || !raw.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    raw.iter()
-        .try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    raw.iter().try_fold(0u64, |acc, d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
 }
 
 /// What a successful verification vouches for, left in the request's

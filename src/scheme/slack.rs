@@ -43,9 +43,8 @@ impl Scheme for Slack {
         let header = request.required_header("x-slack-signature")?;
         let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
         let received = Mac::from_hex(hex)?;
-        let raw_ts = request
-            .header("x-slack-request-timestamp")?
-            .ok_or(VerifyError::MalformedSignature)?;
+        let raw_ts =
+            request.header("x-slack-request-timestamp")?.ok_or(VerifyError::MalformedSignature)?;
         let timestamp = request.check_timestamp(raw_ts)?;
         if self.secrets.verify(&[b"v0:", raw_ts, b":", request.body()], &[received]) {
             Ok(Verified::new(NAME).with_timestamp(timestamp))

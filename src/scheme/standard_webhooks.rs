@@ -88,13 +88,11 @@ impl StandardWebhooks {
     /// are then both accepted.
     #[cfg(feature = "ed25519")]
     pub fn public_key(mut self, key: &str) -> Result<Self, ConfigError> {
-        let bad = ConfigError::UndecodableSecret { scheme: NAME, expected: "whpk_ base64 of 32 bytes" };
+        let bad =
+            ConfigError::UndecodableSecret { scheme: NAME, expected: "whpk_ base64 of 32 bytes" };
         let encoded = key.strip_prefix("whpk_").unwrap_or(key);
-        let bytes: [u8; 32] = STANDARD
-            .decode(encoded)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(bad)?;
+        let bytes: [u8; 32] =
+            STANDARD.decode(encoded).ok().and_then(|b| b.try_into().ok()).ok_or(bad)?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
             ConfigError::UndecodableSecret { scheme: NAME, expected: "a valid ed25519 public key" }
         })?;
@@ -136,10 +134,8 @@ impl Scheme for StandardWebhooks {
             if entry.is_empty() {
                 continue; // tolerate doubled spaces
             }
-            let comma = entry
-                .iter()
-                .position(|&b| b == b',')
-                .ok_or(VerifyError::MalformedSignature)?;
+            let comma =
+                entry.iter().position(|&b| b == b',').ok_or(VerifyError::MalformedSignature)?;
             let (version, signature) = (&entry[..comma], &entry[comma + 1..]);
             match version {
                 b"v1" => {

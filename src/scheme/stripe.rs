@@ -48,10 +48,7 @@ impl Scheme for Stripe {
         let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
         let mut n_macs = 0;
         for pair in split_bounded(header, b',', MAX_SIGNATURES + 2)? {
-            let eq = pair
-                .iter()
-                .position(|&b| b == b'=')
-                .ok_or(VerifyError::MalformedSignature)?;
+            let eq = pair.iter().position(|&b| b == b'=').ok_or(VerifyError::MalformedSignature)?;
             let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
             match key {
                 b"t" => {

@@ -26,7 +26,11 @@ pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
 /// Nothing is pre-allocated from the sender's claims: chunks are kept as
 /// they arrive and joined once, at most `limit` bytes in all (a body of one
 /// chunk is not copied at all).
-pub(crate) async fn collect<B>(body: B, limit: usize, deadline: Duration) -> Result<Bytes, Rejection>
+pub(crate) async fn collect<B>(
+    body: B,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, Rejection>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -57,7 +61,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_past_the_limit_is_refused() {
         let body = Full::new(Bytes::from(vec![0u8; 11]));
-        assert_eq!(collect(body, 10, Duration::from_secs(5)).await, Err(Rejection::PayloadTooLarge));
+        assert_eq!(
+            collect(body, 10, Duration::from_secs(5)).await,
+            Err(Rejection::PayloadTooLarge)
+        );
         let body = Full::new(Bytes::from(vec![0u8; 10]));
         assert_eq!(collect(body, 10, Duration::from_secs(5)).await.unwrap().len(), 10);
     }

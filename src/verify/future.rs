@@ -60,14 +60,14 @@ where
         Self { state: State::Rejected { rejection: Some(rejection) } }
     }
 
-    pub(super) fn collecting(collect: Collect, parts: Parts, inner: S, config: Arc<Config>) -> Self {
+    pub(super) fn collecting(
+        collect: Collect,
+        parts: Parts,
+        inner: S,
+        config: Arc<Config>,
+    ) -> Self {
         Self {
-            state: State::Collecting {
-                collect,
-                parts: Some(parts),
-                inner: Some(inner),
-                config,
-            },
+            state: State::Collecting { collect, parts: Some(parts), inner: Some(inner), config },
         }
     }
 }

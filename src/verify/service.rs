@@ -46,10 +46,7 @@ impl<S: Clone, B> Clone for Verify<S, B> {
 
 impl<S: fmt::Debug, B> fmt::Debug for Verify<S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verify")
-            .field("inner", &self.inner)
-            .field("config", &self.config)
-            .finish()
+        f.debug_struct("Verify").field("inner", &self.inner).field("config", &self.config).finish()
     }
 }
 
@@ -78,11 +75,7 @@ where
         // Call the service that was polled ready; keep a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let collect = Box::pin(body::collect(
-            body,
-            self.config.max_body,
-            self.config.body_timeout,
-        ));
+        let collect = Box::pin(body::collect(body, self.config.max_body, self.config.body_timeout));
         ResponseFuture::collecting(collect, parts, inner, self.config.clone())
     }
 }
