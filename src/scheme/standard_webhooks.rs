@@ -8,8 +8,8 @@
 //! the `ed25519` feature, `v1a` entries are checked against `whpk_` public
 //! keys. Entries of other versions are ignored.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+#[cfg(feature = "ed25519")]
+use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
 use crate::ConfigError;
@@ -149,6 +149,7 @@ impl Scheme for StandardWebhooks {
         }
 
         let message: [&[u8]; 5] = [id.as_bytes(), b".", raw_ts, b".", request.body()];
+        #[cfg_attr(not(feature = "ed25519"), allow(unused_mut))]
         let mut candidates = n_macs;
         let mut matched = false;
         if let Some(secrets) = &self.secrets {

@@ -1,0 +1,104 @@
+//! What the `receiver` and `send` examples share: the demo secret, the
+//! scheme names, and a small command-line parser.
+
+#![allow(dead_code)] // each example uses a part
+
+use std::sync::Arc;
+
+use hookwarden::ConfigError;
+use hookwarden::scheme::{
+    GenericHmac, GitHub, Logto, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
+};
+
+/// The demo secret, valid for every scheme (Standard Webhooks reads the
+/// base64 after `whsec_`; the others use the whole string).
+pub(crate) const DEMO_SECRET: &str = "whsec_aG9va3dhcmRlbi1kZW1vLXNlY3JldC0zMi1ieXRlcyE=";
+
+/// The schemes the examples know, by command-line name.
+pub(crate) const SCHEMES: &str = "standard | github | stripe | slack | shopify | logto | hmac";
+
+/// Builds the scheme named on the command line with these secrets.
+pub(crate) fn scheme(name: &str, secrets: &[String]) -> Result<Arc<dyn Scheme>, String> {
+    let built: Result<Arc<dyn Scheme>, ConfigError> = match name {
+        "standard" => StandardWebhooks::new(secrets).map(|s| Arc::new(s) as _),
+        "github" => GitHub::new(secrets).map(|s| Arc::new(s) as _),
+        "stripe" => Stripe::new(secrets).map(|s| Arc::new(s) as _),
+        "slack" => Slack::new(secrets).map(|s| Arc::new(s) as _),
+        "shopify" => Shopify::new(secrets).map(|s| Arc::new(s) as _),
+        "logto" => Logto::new(secrets).map(|s| Arc::new(s) as _),
+        "hmac" => secrets
+            .iter()
+            .fold(GenericHmac::builder(), |b, s| b.secret(s))
+            .build()
+            .map(|s| Arc::new(s) as _),
+        other => return Err(format!("unknown scheme {other:?}; expected one of: {SCHEMES}")),
+    };
+    built.map_err(|e| e.to_string())
+}
+
+/// Command-line options: `--name value` or `--name=value`, repeatable, and
+/// bare `--flag`s.
+pub(crate) struct Args {
+    options: Vec<(String, Option<String>)>,
+}
+
+impl Args {
+    /// Parses the process arguments. `with_value` lists the options that
+    /// take a value; anything else unknown is an error.
+    pub(crate) fn parse(with_value: &[&str], flags: &[&str], usage: &str) -> Self {
+        let mut options = Vec::new();
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            let Some(name) = arg.strip_prefix("--") else {
+                fail(usage, &format!("unexpected argument {arg:?}"))
+            };
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (name.to_owned(), None),
+            };
+            if with_value.contains(&name.as_str()) {
+                let value = inline.or_else(|| args.next());
+                let Some(value) = value else { fail(usage, &format!("--{name} needs a value")) };
+                options.push((name, Some(value)));
+            } else if flags.contains(&name.as_str()) && inline.is_none() {
+                options.push((name, None));
+            } else {
+                fail(usage, &format!("unknown option --{name}"));
+            }
+        }
+        Self { options }
+    }
+
+    /// Every value given for `name`, in order.
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.options.iter().filter(|(n, _)| n == name).filter_map(|(_, v)| v.clone()).collect()
+    }
+
+    /// The last value given for `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        self.all(name).pop()
+    }
+
+    /// The last value given for `name`, parsed; exits with a message if it
+    /// does not parse.
+    pub(crate) fn parsed<T: std::str::FromStr>(&self, name: &str, usage: &str) -> Option<T> {
+        self.get(name).map(|v| {
+            v.parse().unwrap_or_else(|_| fail(usage, &format!("invalid value {v:?} for --{name}")))
+        })
+    }
+
+    /// Whether the bare flag `name` was given.
+    pub(crate) fn flag(&self, name: &str) -> bool {
+        self.options.iter().any(|(n, v)| n == name && v.is_none())
+    }
+}
+
+/// Prints the problem and the usage to stderr and exits with status 2.
+pub(crate) fn fail(usage: &str, problem: &str) -> ! {
+    eprintln!("error: {problem}\n\n{usage}");
+    std::process::exit(2)
+}
