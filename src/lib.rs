@@ -43,3 +43,8 @@ pub use error::ConfigError;
 pub use rejection::{REJECTION_TARGET, Rejection};
 pub use scheme::{Scheme, Verified};
 pub use verify::VerifyLayer;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
