@@ -30,16 +30,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod clock;
+pub mod dispatch;
+pub mod dedupe;
+pub mod envelope;
 mod error;
+pub mod ip;
+pub mod event;
 pub mod mac;
 mod rejection;
+pub mod telemetry;
+pub mod queue;
+pub mod router;
 pub mod scheme;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;
 
+pub use dedupe::DedupeLayer;
+pub use envelope::{Envelope, EnvelopeLayer};
 pub use error::ConfigError;
+pub use ip::{AllowlistHandle, ClientIp, IpAllowlistLayer, IpRanges, PeerAddr};
 pub use rejection::{REJECTION_TARGET, Rejection};
 pub use scheme::{Scheme, Verified};
 pub use verify::VerifyLayer;

@@ -1,0 +1,216 @@
+//! Workers, retries, timeouts, panics, dead letters and draining, on
+//! tokio's paused clock: backoff schedules are checked without sleeping.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookwarden::dispatch::{Dispatcher, RetryPolicy};
+use hookwarden::event::{Delivery, Event, EventType};
+use hookwarden::router::EventRouter;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+#[derive(Debug, Deserialize)]
+struct Ping {
+    n: u32,
+}
+
+impl EventType for Ping {
+    const TYPE: &'static str = "ping";
+    const VERSION: &'static str = "1";
+}
+
+fn ping(id: &str, n: u32) -> Delivery {
+    Delivery::new(id, "ping", "1", format!(r#"{{"n":{n}}}"#).into())
+}
+
+/// Records the instant of every attempt, failing the first `fail` of each.
+fn flaky(fail: u32, log: Arc<Mutex<Vec<(u32, Instant)>>>) -> EventRouter {
+    EventRouter::new().on(move |event: Event<Ping>| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push((event.attempt(), Instant::now()));
+            if event.attempt() <= fail {
+                Err(format!("attempt {} of event {} fails on purpose", event.attempt(), event.n))
+            } else {
+                Ok(())
+            }
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_follow_the_backoff_schedule_until_success() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let policy = RetryPolicy::default()
+        .with_max_attempts(5)
+        .initial_backoff(Duration::from_secs(1))
+        .max_backoff(Duration::from_secs(60));
+    let dispatcher = Dispatcher::builder(flaky(3, log.clone())).retry(policy).start();
+    dispatcher.submit(ping("evt_1", 1)).await.unwrap();
+    let report = dispatcher.shutdown(Duration::from_secs(600)).await;
+    assert!(report.drained);
+
+    let log = log.lock().unwrap();
+    let attempts: Vec<u32> = log.iter().map(|(a, _)| *a).collect();
+    assert_eq!(attempts, [1, 2, 3, 4], "three failures, then success on the fourth");
+    for (i, pair) in log.windows(2).enumerate() {
+        let gap = pair[1].1 - pair[0].1;
+        let nominal = Duration::from_secs(1 << i);
+        assert!(
+            gap >= nominal / 2 && gap <= nominal + Duration::from_millis(5),
+            "retry {i}: {gap:?}"
+        );
+    }
+    let stats = dispatcher.stats();
+    assert_eq!((stats.handled, stats.retries, stats.dead_lettered), (1, 3, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_handler_is_retried_and_the_worker_survives() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let router = EventRouter::new().on(move |event: Event<Ping>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if event.attempt() == 1 {
+                panic!("handler bug");
+            }
+            Ok::<_, std::io::Error>(())
+        }
+    });
+    // One worker: if the panic killed it, nothing else would run.
+    let dispatcher = Dispatcher::builder(router).workers(1).start();
+    dispatcher.submit(ping("a", 1)).await.unwrap();
+    dispatcher.submit(ping("b", 2)).await.unwrap();
+    assert!(dispatcher.shutdown(Duration::from_secs(60)).await.drained);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(dispatcher.stats().handled, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_attempt_times_out_and_counts_as_failed() {
+    let router = EventRouter::new().on(|event: Event<Ping>| async move {
+        if event.attempt() == 1 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let dispatcher = Dispatcher::builder(router).attempt_timeout(Duration::from_secs(5)).start();
+    dispatcher.submit(ping("slow", 1)).await.unwrap();
+    let started = Instant::now();
+    assert!(dispatcher.shutdown(Duration::from_secs(600)).await.drained);
+    assert!(started.elapsed() < Duration::from_secs(60), "the hour-long attempt was cut off");
+    let stats = dispatcher.stats();
+    assert_eq!((stats.handled, stats.retries), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_events_are_dead_lettered_then_replayed() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let hooked = Arc::new(Mutex::new(Vec::new()));
+    let sink = hooked.clone();
+    let dispatcher = Dispatcher::builder(flaky(3, log.clone()))
+        .retry(RetryPolicy::default().with_max_attempts(3))
+        .on_dead_letter(move |letter| sink.lock().unwrap().push(letter.delivery.id().to_owned()))
+        .start();
+    dispatcher.submit(ping("doomed", 7)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(60)).await;
+
+    let letters = dispatcher.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 3);
+    assert!(letters[0].error.contains("attempt 3 of event 7 fails"), "{}", letters[0].error);
+    assert_eq!(*hooked.lock().unwrap(), ["doomed"]);
+
+    // A replay starts over at attempt 1; this handler fails attempts 1..=3,
+    // so the replay runs three attempts and is dead-lettered again.
+    log.lock().unwrap().clear();
+    assert!(dispatcher.replay("missing").await.is_err());
+    dispatcher.replay("doomed").await.unwrap();
+    assert!(dispatcher.dead_letters().is_empty());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(log.lock().unwrap().len(), 3, "the replay ran its own three attempts");
+    assert_eq!(dispatcher.dead_letters().len(), 1, "and failed them all again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn replay_reaches_a_fixed_handler() {
+    let fixed = Arc::new(AtomicU32::new(0));
+    let flag = fixed.clone();
+    let router = EventRouter::new().on(move |_: Event<Ping>| {
+        let ok = flag.load(Ordering::SeqCst) == 1;
+        async move { if ok { Ok(()) } else { Err("downstream is down") } }
+    });
+    let dispatcher =
+        Dispatcher::builder(router).retry(RetryPolicy::default().with_max_attempts(2)).start();
+    dispatcher.submit(ping("evt_9", 9)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(dispatcher.dead_letters().len(), 1);
+    fixed.store(1, Ordering::SeqCst);
+    dispatcher.replay("evt_9").await.unwrap();
+    assert!(dispatcher.shutdown(Duration::from_secs(30)).await.drained);
+    assert_eq!(dispatcher.stats().handled, 1);
+    assert!(dispatcher.dead_letters().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_payload_that_does_not_fit_is_dead_lettered_at_once_with_the_serde_error() {
+    let dispatcher = Dispatcher::builder(flaky(0, Arc::default())).start();
+    dispatcher
+        .submit(Delivery::new("bad", "ping", "1", r#"{"n":"not a number"}"#.into()))
+        .await
+        .unwrap();
+    assert!(dispatcher.shutdown(Duration::from_secs(10)).await.drained);
+    let letters = dispatcher.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 1, "not retried: it cannot start fitting");
+    assert!(letters[0].error.contains("invalid type"), "{}", letters[0].error);
+    assert_eq!(dispatcher.stats().retries, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_refuses_and_shutdown_drains_everything_accepted() {
+    let handled = Arc::new(AtomicU32::new(0));
+    let counter = handled.clone();
+    let router = EventRouter::new().on(move |_: Event<Ping>| {
+        let counter = counter.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(())
+        }
+    });
+    let dispatcher = Dispatcher::builder(router).workers(1).queue_capacity(3).start();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for i in 0..10 {
+        match dispatcher.submit(ping(&format!("e{i}"), i)).await {
+            Ok(()) => accepted += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(refused > 0, "a queue of 3 refuses a burst of 10");
+    let report = dispatcher.shutdown(Duration::from_secs(60)).await;
+    assert_eq!((report.left, report.drained), (0, true));
+    assert_eq!(handled.load(Ordering::SeqCst), accepted, "every accepted event was handled");
+    assert!(dispatcher.submit(ping("late", 0)).await.is_err(), "closed after shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_reports_what_the_deadline_left() {
+    let router = EventRouter::new().on(|_: Event<Ping>| async {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let dispatcher =
+        Dispatcher::builder(router).workers(1).attempt_timeout(Duration::from_secs(60)).start();
+    for i in 0..3 {
+        dispatcher.submit(ping(&format!("e{i}"), i)).await.unwrap();
+    }
+    tokio::task::yield_now().await;
+    let report = dispatcher.shutdown(Duration::from_secs(30)).await;
+    assert!(!report.drained);
+    assert_eq!(report.left, 2, "one finished, one running, one queued");
+}
