@@ -1,34 +1,192 @@
 //! A working webhook receiver: `cargo run --example receiver -- --help`.
 //!
-//! POST /webhooks is guarded by hookwarden; GET /healthz is not. Every
-//! event handled is printed as one JSON line on stdout; everything else
-//! (startup, failures) goes to stderr.
+//! POST /webhooks runs the whole hookwarden pipeline (allowlist, verify,
+//! envelope, dedupe, immediate 202, background workers); GET /healthz is
+//! not guarded. Every event a handler finishes is printed as one JSON line
+//! on stdout; everything else (startup, failed attempts, dead letters) goes
+//! to stderr.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Router};
-use hookwarden::{Rejection, Verified, VerifyLayer};
-use http::StatusCode;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use hookwarden::event::{Event, EventType};
+use hookwarden::ip::{ClientIpSource, IpAllowlistLayer};
+use hookwarden::router::EventRouter;
+use hookwarden::store::{IdempotencyStore, MemoryStore};
+use hookwarden::{ConfigError, Receiver};
+use serde::Deserialize;
 
 use common::{Args, DEMO_SECRET, SCHEMES};
 
 const USAGE: &str = "\
 usage: cargo run --example receiver -- [options]
 
-  --listen ADDR        address to listen on (default 127.0.0.1:3000; [::]:PORT is dual-stack)
-  --scheme NAME        standard (default) | github | stripe | slack | shopify | logto | hmac
-  --secret S           a signing secret; repeat for several active secrets (rotation)
-  --tolerance SECS     timestamp tolerance, both directions (default 300)
-  --max-body BYTES     body limit (default 1048576)
+  --listen ADDR          address to listen on (default 127.0.0.1:3000; [::]:PORT is dual-stack)
+  --scheme NAME          standard (default) | github | stripe | slack | shopify | logto | hmac
+  --secret S             a signing secret; repeat for several active secrets (rotation)
+  --tolerance SECS       timestamp tolerance, both directions (default 300)
+  --max-body BYTES       body limit (default 1048576)
+  --allow CIDR           allowed client range; repeatable (default: every address)
+  --trust-proxy CIDR     proxy whose X-Forwarded-For is believed; repeatable
+  --store URL            memory (default) | redis://… | postgres://…
+  --queue N              queue capacity (default 1024)
+  --workers N            handler concurrency (default 4)
+  --handler-delay-ms N   the demo handler sleeps N ms per event
+  --fail-first N         the demo handler fails the first N attempts of every event
 
-Routes: POST /webhooks (verified), GET /healthz.";
+Routes: POST /webhooks, GET /healthz. One JSON line per handled event on stdout.";
+
+const OPTIONS: &[&str] = &[
+    "listen",
+    "scheme",
+    "secret",
+    "tolerance",
+    "max-body",
+    "allow",
+    "trust-proxy",
+    "store",
+    "queue",
+    "workers",
+    "handler-delay-ms",
+    "fail-first",
+];
+
+/// `user.registered`, version 1: the user's name is `name`.
+#[derive(Debug, Deserialize)]
+struct UserRegisteredV1 {
+    user_id: String,
+    name: String,
+}
+
+impl EventType for UserRegisteredV1 {
+    const TYPE: &'static str = "user.registered";
+    const VERSION: &'static str = "1";
+}
+
+/// `user.registered`, version 2: renamed to `display_name`. Version 1
+/// events are upcast to this, so one handler serves both.
+#[derive(Debug, Deserialize)]
+struct UserRegistered {
+    user_id: String,
+    display_name: String,
+}
+
+impl EventType for UserRegistered {
+    const TYPE: &'static str = "user.registered";
+    const VERSION: &'static str = "2";
+}
+
+impl From<UserRegisteredV1> for UserRegistered {
+    fn from(v1: UserRegisteredV1) -> Self {
+        Self { user_id: v1.user_id, display_name: v1.name }
+    }
+}
+
+/// How the demo handlers behave.
+#[derive(Debug, Clone, Copy)]
+struct Demo {
+    delay: Duration,
+    fail_first: u32,
+}
+
+impl Demo {
+    async fn work<T>(&self, event: &Event<T>) -> Result<(), String> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        if event.attempt() <= self.fail_first {
+            return Err(format!(
+                "demo failure of attempt {} (--fail-first {})",
+                event.attempt(),
+                self.fail_first
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn print_line<T>(event: &Event<T>, handler: &str, extra: Option<(&str, &str)>) {
+    let mut line = serde_json::json!({
+        "id": event.id(),
+        "type": event.event_type(),
+        "version": event.version(),
+        "attempt": event.attempt(),
+        "handler": handler,
+    });
+    if let Some((key, value)) = extra {
+        line[key] = value.into();
+    }
+    println!("{line}");
+}
+
+fn router(demo: Demo) -> EventRouter {
+    EventRouter::new()
+        .payload_at("data")
+        .on(move |event: Event<UserRegistered>| async move {
+            demo.work(&event).await?;
+            print_line(&event, "user_registered", Some(("display_name", &event.display_name)));
+            let _ = &event.user_id;
+            Ok::<_, String>(())
+        })
+        .upcast::<UserRegisteredV1, UserRegistered>()
+        .catch_all(move |event: Event<serde_json::Value>| async move {
+            demo.work(&event).await?;
+            print_line(&event, "catch_all", None);
+            Ok::<_, String>(())
+        })
+}
+
+async fn store(url: Option<String>) -> Result<Arc<dyn IdempotencyStore>, String> {
+    let url = url.unwrap_or_else(|| "memory".to_owned());
+    if url == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        #[cfg(feature = "redis")]
+        {
+            let store =
+                hookwarden::store::RedisStore::builder(url).namespace("receiver").connect().await;
+            return store.map(|s| Arc::new(s) as _).map_err(|e| e.to_string());
+        }
+        #[cfg(not(feature = "redis"))]
+        return Err("this build has no Redis store: run with `cargo run --features redis --example receiver`".into());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            let store = hookwarden::store::PostgresStore::builder(url)
+                .namespace("receiver")
+                .build()
+                .map_err(|e| e.to_string())?;
+            store.migrate().await.map_err(|e| e.to_string())?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err("this build has no PostgreSQL store: run with `cargo run --features postgres --example receiver`".into());
+    }
+    Err(format!("unknown store {url:?}: expected memory, redis://… or postgres://…"))
+}
+
+fn allowlist(allow: &[String], trust: &[String]) -> Result<Option<IpAllowlistLayer>, ConfigError> {
+    if allow.is_empty() && trust.is_empty() {
+        return Ok(None);
+    }
+    let mut layer = if allow.is_empty() {
+        IpAllowlistLayer::allow_any()
+    } else {
+        IpAllowlistLayer::new(allow)?
+    };
+    if !trust.is_empty() {
+        layer = layer.trust_proxies(trust, ClientIpSource::XForwardedFor)?;
+    }
+    Ok(Some(layer.peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip())))
+}
 
 #[tokio::main]
 async fn main() {
@@ -39,7 +197,7 @@ async fn main() {
         )
         .init();
 
-    let args = Args::parse(&["listen", "scheme", "secret", "tolerance", "max-body"], &[], USAGE);
+    let args = Args::parse(OPTIONS, &[], USAGE);
     let listen: SocketAddr = args.parsed("listen", USAGE).unwrap_or(([127, 0, 0, 1], 3000).into());
     let scheme_name = args.get("scheme").unwrap_or_else(|| "standard".to_owned());
     let mut secrets = args.all("secret");
@@ -48,16 +206,33 @@ async fn main() {
         secrets.push(DEMO_SECRET.to_owned());
     }
     let scheme = common::scheme(&scheme_name, &secrets).unwrap_or_else(|e| common::fail(USAGE, &e));
-    let tolerance = args.parsed::<u64>("tolerance", USAGE).unwrap_or(300);
-    let max_body = args.parsed::<usize>("max-body", USAGE).unwrap_or(1024 * 1024);
+    let demo = Demo {
+        delay: Duration::from_millis(args.parsed("handler-delay-ms", USAGE).unwrap_or(0)),
+        fail_first: args.parsed("fail-first", USAGE).unwrap_or(0),
+    };
+    let store = store(args.get("store")).await.unwrap_or_else(|e| common::fail(USAGE, &e));
 
-    let verify = VerifyLayer::from_shared(scheme)
-        .tolerance(Duration::from_secs(tolerance))
-        .max_body(max_body);
+    let mut builder = Receiver::builder_shared(scheme)
+        .router(router(demo))
+        .shared_store(store)
+        .default_version("1")
+        .tolerance(Duration::from_secs(args.parsed("tolerance", USAGE).unwrap_or(300)))
+        .max_body(args.parsed("max-body", USAGE).unwrap_or(1024 * 1024))
+        .queue_capacity(args.parsed("queue", USAGE).unwrap_or(1024))
+        .workers(args.parsed("workers", USAGE).unwrap_or(4))
+        .on_dead_letter(|letter| {
+            tracing::error!(id = letter.delivery.id(), attempts = letter.attempts, error = %letter.error, "dead letter");
+        });
+    match allowlist(&args.all("allow"), &args.all("trust-proxy")) {
+        Ok(Some(layer)) => builder = builder.allowlist(layer),
+        Ok(None) => {}
+        Err(e) => common::fail(USAGE, &e.to_string()),
+    }
+    let receiver = builder.build().unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+
     let app = Router::new()
-        .route("/webhooks", post(on_webhook).route_layer(verify).fallback(not_post))
+        .route_service("/webhooks", receiver.service())
         .route("/healthz", get(|| async { "ok" }));
-
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| common::fail(USAGE, &format!("cannot listen on {listen}: {e}")));
@@ -72,46 +247,10 @@ async fn main() {
         })
         .await
         .expect("server error");
-}
 
-async fn not_post() -> Response {
-    Rejection::MethodNotAllowed.into_response::<Body>()
-}
-
-async fn on_webhook(Extension(verified): Extension<Verified>, request: Request) -> Response {
-    let event = demo_event(&verified, request.headers());
-    println!(
-        "{}",
-        serde_json::json!({
-            "id": event.id,
-            "type": event.kind,
-            "version": event.version,
-            "attempt": 1,
-            "handler": "inline",
-        })
+    let report = receiver.handle().shutdown(Duration::from_secs(10)).await;
+    eprintln!(
+        "shut down: {} unfinished, {} dead letter(s), drained: {}",
+        report.left, report.dead_letters, report.drained
     );
-    (StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "status": "accepted", "id": event.id })))
-        .into_response()
-}
-
-struct DemoEvent {
-    id: String,
-    kind: String,
-    version: String,
-}
-
-fn demo_event(verified: &Verified, headers: &http::HeaderMap) -> DemoEvent {
-    let body: serde_json::Value = serde_json::from_slice(verified.body()).unwrap_or_default();
-    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    DemoEvent {
-        id: verified
-            .signed_id()
-            .map(str::to_owned)
-            .or_else(|| field("id"))
-            .or_else(|| header("x-github-delivery"))
-            .unwrap_or_default(),
-        kind: field("type").or_else(|| header("x-github-event")).unwrap_or_default(),
-        version: field("version").unwrap_or_else(|| "1".to_owned()),
-    }
 }

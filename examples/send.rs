@@ -110,10 +110,12 @@ async fn main() {
 
 /// The demo event, shaped the way each provider shapes its bodies.
 fn demo_body(scheme: &str, id: &str, kind: &str, version: &str, timestamp: u64) -> String {
-    let data = serde_json::json!({ "user_id": "u_42", "email": "ada@example.com", "name": "Ada Lovelace" });
+    // Version 2 of user.registered renamed `name` to `display_name`.
+    let name_field = if version == "1" { "name" } else { "display_name" };
+    let data = serde_json::json!({ "user_id": "u_42", "email": "ada@example.com", name_field: "Ada Lovelace" });
     let body = match scheme {
         "stripe" => {
-            serde_json::json!({ "id": id, "object": "event", "type": kind, "api_version": version, "created": timestamp, "data": { "object": data } })
+            serde_json::json!({ "id": id, "object": "event", "type": kind, "api_version": version, "created": timestamp, "data": data })
         }
         "slack" => {
             serde_json::json!({ "type": "event_callback", "event_id": id, "event_time": timestamp, "event": { "type": kind, "user": "u_42" } })

@@ -29,6 +29,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod ack;
 pub mod clock;
 pub mod dispatch;
 pub mod dedupe;
@@ -40,6 +41,7 @@ pub mod mac;
 mod rejection;
 pub mod telemetry;
 pub mod queue;
+pub mod receiver;
 pub mod router;
 pub mod scheme;
 pub mod store;
@@ -51,6 +53,7 @@ pub use dedupe::DedupeLayer;
 pub use envelope::{Envelope, EnvelopeLayer};
 pub use error::ConfigError;
 pub use ip::{AllowlistHandle, ClientIp, IpAllowlistLayer, IpRanges, PeerAddr};
+pub use receiver::{Receiver, ReceiverHandle, ReceiverService};
 pub use rejection::{REJECTION_TARGET, Rejection};
 pub use scheme::{Scheme, Verified};
 pub use verify::VerifyLayer;

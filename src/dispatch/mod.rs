@@ -120,8 +120,13 @@ impl DispatcherBuilder {
     }
 
     /// Another queue, e.g. a durable inbox.
-    pub fn queue(mut self, queue: impl Queue) -> Self {
-        self.queue = Some(Arc::new(queue));
+    pub fn queue(self, queue: impl Queue) -> Self {
+        self.shared_queue(Arc::new(queue))
+    }
+
+    /// Like [`queue`](Self::queue), for a queue chosen at run time.
+    pub fn shared_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = Some(queue);
         self
     }
 

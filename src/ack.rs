@@ -1,0 +1,208 @@
+//! The immediate acknowledgement: claim the event, queue it, answer 202.
+//!
+//! [`Ack`] is the innermost service of the [`Receiver`](crate::Receiver)
+//! pipeline. It expects [`Verified`] and [`Envelope`] in the request's
+//! extensions (500 `misconfigured` without them) and then, in order:
+//!
+//! 1. answers handshakes that need a synchronous reply (Slack's
+//!    `url_verification` gets its `challenge` back) without queueing;
+//! 2. answers events no handler takes with `202 {"status":"ignored",…}`
+//!    (the status is configurable) and counts them;
+//! 3. claims the event's dedupe key: a duplicate of an accepted event gets
+//!    `200 {"status":"duplicate",…}`, a store error 503 `store_unavailable`;
+//! 4. queues the delivery with its claim and answers
+//!    `202 {"status":"accepted","id":…}`; a full or closing queue releases
+//!    the claim (so the sender's retry is processed) and answers 503
+//!    `overloaded`, both with `Retry-After`.
+//!
+//! The handler runs later, on the [`Dispatcher`]'s workers, which complete
+//! the claim once the event is handled or dead-lettered.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::IpAddr;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use tower_service::Service;
+
+use crate::Rejection;
+use crate::dedupe::{Attempt, Claims};
+use crate::dispatch::Dispatcher;
+use crate::envelope::Envelope;
+use crate::event::Delivery;
+use crate::scheme::Verified;
+use crate::store::BoxFuture;
+use crate::telemetry;
+
+const TARGET: &str = "hookwarden::ack";
+
+/// The acknowledging service; see the [module documentation](self).
+#[derive(Clone)]
+pub struct Ack {
+    dispatcher: Dispatcher,
+    claims: Claims,
+    retry_after: Duration,
+    unknown_status: StatusCode,
+}
+
+impl Ack {
+    /// Acknowledges into `dispatcher`, claiming keys with `claims`.
+    pub fn new(dispatcher: Dispatcher, claims: Claims) -> Self {
+        Self {
+            dispatcher,
+            claims,
+            retry_after: Duration::from_secs(5),
+            unknown_status: StatusCode::ACCEPTED,
+        }
+    }
+
+    /// The `Retry-After` sent with 503s (default 5 s).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The status for events no handler takes (default 202, so the sender
+    /// does not retry them forever).
+    pub fn unknown_status(mut self, status: StatusCode) -> Self {
+        self.unknown_status = status;
+        self
+    }
+
+    async fn acknowledge(
+        self,
+        verified: Verified,
+        envelope: Envelope,
+        client_ip: Option<IpAddr>,
+    ) -> Response<Full<Bytes>> {
+        if envelope.is_handshake() {
+            return handshake(&envelope, verified.body());
+        }
+        let (Some(id), Some(key)) = (envelope.id(), envelope.dedupe_key()) else {
+            return reject(Rejection::MalformedEvent);
+        };
+        if !self.dispatcher.accepts(envelope.event_type(), envelope.version()) {
+            tracing::debug!(target: TARGET, id, r#type = envelope.event_type(), version = envelope.version(), "no handler: ignored");
+            telemetry::delivery("ignored");
+            let body = serde_json::json!({
+                "status": "ignored",
+                "id": id,
+                "type": envelope.event_type(),
+                "version": envelope.version(),
+            });
+            return json(self.unknown_status, &body);
+        }
+        let overloaded = Rejection::Overloaded { retry_after: self.retry_after };
+        if self.dispatcher.is_closing() {
+            return reject(overloaded);
+        }
+        let guard = match self.claims.claim(key).await {
+            Ok(Attempt::Claimed(guard)) => guard,
+            // In the background path an in-flight duplicate was already
+            // acknowledged: the sender needs no retry.
+            Ok(Attempt::InFlight | Attempt::Done) => {
+                telemetry::delivery("duplicate");
+                return json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "status": "duplicate", "id": id }),
+                );
+            }
+            Err(error) => {
+                tracing::warn!(target: TARGET, %error, "idempotency store unavailable");
+                return reject(Rejection::StoreUnavailable { retry_after: self.retry_after });
+            }
+        };
+        let (key, token) = guard.into_parts();
+        let delivery =
+            Delivery::new(id, envelope.event_type(), envelope.version(), verified.body().clone())
+                .with_timestamp(envelope.timestamp().or(verified.timestamp()))
+                .with_client_ip(client_ip)
+                .with_claim(&*key, token.clone());
+        match self.dispatcher.submit(delivery).await {
+            Ok(()) => {
+                telemetry::delivery("accepted");
+                json(StatusCode::ACCEPTED, &serde_json::json!({ "status": "accepted", "id": id }))
+            }
+            Err(error) => {
+                tracing::warn!(target: TARGET, %error, id, "not queued; releasing the claim");
+                if let Err(error) = self.claims.store().release(&key, &token).await {
+                    tracing::warn!(target: TARGET, %error, "could not release the claim; it lapses after its lease");
+                }
+                reject(overloaded)
+            }
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Ack {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let extensions = request.extensions();
+        let (Some(verified), Some(envelope)) =
+            (extensions.get::<Verified>(), extensions.get::<Envelope>())
+        else {
+            tracing::error!(
+                target: TARGET,
+                "no `Verified` or `Envelope` in the request extensions: Ack must run inside \
+                 VerifyLayer and EnvelopeLayer; refusing the request"
+            );
+            return Box::pin(std::future::ready(Ok(reject(Rejection::Misconfigured))));
+        };
+        let client_ip = extensions.get::<crate::ip::ClientIp>().map(|ip| ip.0);
+        let this = self.clone();
+        let (verified, envelope) = (verified.clone(), envelope.clone());
+        Box::pin(async move { Ok(this.acknowledge(verified, envelope, client_ip).await) })
+    }
+}
+
+impl fmt::Debug for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ack")
+            .field("dispatcher", &self.dispatcher)
+            .field("claims", &self.claims)
+            .field("retry_after", &self.retry_after)
+            .field("unknown_status", &self.unknown_status)
+            .finish()
+    }
+}
+
+/// Answers a handshake; Slack's `url_verification` echoes its challenge.
+fn handshake(envelope: &Envelope, body: &[u8]) -> Response<Full<Bytes>> {
+    #[derive(serde::Deserialize)]
+    struct Challenge<'a> {
+        #[serde(borrow)]
+        challenge: std::borrow::Cow<'a, str>,
+    }
+    telemetry::delivery("handshake");
+    match serde_json::from_slice::<Challenge<'_>>(body) {
+        Ok(c) if envelope.event_type() == "url_verification" => {
+            json(StatusCode::OK, &serde_json::json!({ "challenge": c.challenge }))
+        }
+        _ => reject(Rejection::MalformedEvent),
+    }
+}
+
+fn reject(rejection: Rejection) -> Response<Full<Bytes>> {
+    telemetry::rejected(rejection.code());
+    rejection.log();
+    rejection.into_response()
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

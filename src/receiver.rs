@@ -1,0 +1,427 @@
+//! The whole pipeline in one service: IpAllowlist → Verify → Envelope →
+//! Dedupe → Ack, and a handle for shutdown, dead letters and replay.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use hookwarden::event::{Event, EventType};
+//! use hookwarden::router::EventRouter;
+//! use hookwarden::scheme::StandardWebhooks;
+//! use hookwarden::Receiver;
+//! use serde::Deserialize;
+//! use std::time::Duration;
+//!
+//! #[derive(Deserialize)]
+//! struct UserRegistered { email: String }
+//!
+//! impl EventType for UserRegistered {
+//!     const TYPE: &'static str = "user.registered";
+//!     const VERSION: &'static str = "1";
+//! }
+//!
+//! async fn welcome(event: Event<UserRegistered>) -> Result<(), std::io::Error> {
+//!     println!("welcome {}", event.email);
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let receiver = Receiver::builder(StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])?)
+//!     .router(EventRouter::new().payload_at("data").on(welcome))
+//!     .build()?;
+//! let app = Router::new()
+//!     .route_service("/webhooks", receiver.service())
+//!     .route("/healthz", get(|| async { "ok" }));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! let report = receiver.handle().shutdown(Duration::from_secs(10)).await;
+//! eprintln!("{} deliveries left unfinished", report.left);
+//! # Ok(()) }
+//! ```
+//!
+//! Without an allowlist every address may deliver and no peer address is
+//! needed; with one, the server must provide the peer address (see
+//! [`ip`](crate::ip)).
+
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::Full;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::ack::Ack;
+use crate::clock::Clock;
+use crate::dedupe::{Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
+use crate::dispatch::{DeadLetter, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats};
+use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
+use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
+use crate::queue::Queue;
+use crate::router::EventRouter;
+use crate::scheme::Scheme;
+use crate::store::{BoxFuture, IdempotencyStore, MemoryStore};
+use crate::verify::{Verify, VerifyLayer};
+use crate::{ConfigError, Rejection};
+
+type Pipeline = Verify<ExtractEnvelope<Ack>>;
+
+/// Configures a [`Receiver`]; start with [`Receiver::builder`].
+pub struct ReceiverBuilder {
+    verify: VerifyLayer,
+    envelope: Option<EnvelopeConfig>,
+    default_version: Option<Box<str>>,
+    allowlist: Option<IpAllowlistLayer>,
+    store: Option<Arc<dyn IdempotencyStore>>,
+    lease: Option<Duration>,
+    retain: Duration,
+    router: EventRouter,
+    queue: Option<Arc<dyn Queue>>,
+    queue_capacity: usize,
+    workers: usize,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+    dead_letter_capacity: usize,
+    on_dead_letter: Option<Arc<dyn Fn(&DeadLetter) + Send + Sync>>,
+    retry_after: Duration,
+    unknown_status: StatusCode,
+}
+
+impl ReceiverBuilder {
+    /// The handlers (default: none, so every event is `ignored`).
+    pub fn router(mut self, router: EventRouter) -> Self {
+        self.router = router;
+        self
+    }
+
+    /// Only these clients may deliver (default: any address).
+    pub fn allowlist(mut self, allowlist: IpAllowlistLayer) -> Self {
+        self.allowlist = Some(allowlist);
+        self
+    }
+
+    /// Where event ids are claimed (default: an in-memory store, which
+    /// dedupes within this process only).
+    pub fn store(self, store: impl IdempotencyStore) -> Self {
+        self.shared_store(Arc::new(store))
+    }
+
+    /// Like [`store`](Self::store), for a store chosen at run time.
+    pub fn shared_store(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where to read id, type and version (default: the preset of the
+    /// scheme that verified the request).
+    pub fn envelope(mut self, config: EnvelopeConfig) -> Self {
+        self.envelope = Some(config);
+        self
+    }
+
+    /// The version of events that do not say theirs (default `"1"`).
+    pub fn default_version(mut self, version: impl Into<Box<str>>) -> Self {
+        self.default_version = Some(version.into());
+        self
+    }
+
+    /// Timestamp tolerance, both directions (default 300 s).
+    pub fn tolerance(mut self, tolerance: Duration) -> Self {
+        self.verify = self.verify.tolerance(tolerance);
+        self
+    }
+
+    /// Body limit in bytes (default 1 MiB).
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.verify = self.verify.max_body(bytes);
+        self
+    }
+
+    /// Deadline for the whole body (default 10 s).
+    pub fn body_timeout(mut self, deadline: Duration) -> Self {
+        self.verify = self.verify.body_timeout(deadline);
+        self
+    }
+
+    /// The clock for timestamp checks (for tests).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.verify = self.verify.clock(clock);
+        self
+    }
+
+    /// How long a claim holds while its event is queued, handled and
+    /// retried (default: enough for the whole retry schedule, at least 5
+    /// minutes).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// How long a handled event's id is remembered (default 7 days).
+    pub fn retain(mut self, retain: Duration) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// Another queue, e.g. a durable inbox (default: in memory).
+    pub fn queue(mut self, queue: impl Queue) -> Self {
+        self.queue = Some(Arc::new(queue));
+        self
+    }
+
+    /// Capacity of the in-memory queue (default 1024).
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many handlers run at once (default 4).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// How long one handler attempt may take (default 30 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// How failed attempts are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How many dead letters are kept (default 1000).
+    pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
+        self.dead_letter_capacity = capacity;
+        self
+    }
+
+    /// Called for every new dead letter.
+    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
+        self.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// The `Retry-After` sent with 503s (default 5 s).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
+
+    /// The status for events no handler takes (default 202 `ignored`).
+    pub fn unknown_status(mut self, status: StatusCode) -> Self {
+        self.unknown_status = status;
+        self
+    }
+
+    /// Starts the workers and assembles the pipeline.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (the workers are spawned on it).
+    pub fn build(self) -> Result<Receiver, ConfigError> {
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let lease = self.lease.unwrap_or_else(|| default_lease(&self.retry, self.attempt_timeout));
+        let mut dispatcher = Dispatcher::builder(self.router)
+            .queue_capacity(self.queue_capacity)
+            .workers(self.workers)
+            .attempt_timeout(self.attempt_timeout)
+            .retry(self.retry)
+            .dead_letter_capacity(self.dead_letter_capacity)
+            .store(store.clone(), self.retain);
+        if let Some(queue) = self.queue {
+            dispatcher = dispatcher.shared_queue(queue);
+        }
+        if let Some(hook) = self.on_dead_letter {
+            dispatcher = dispatcher.on_dead_letter(move |letter| hook(letter));
+        }
+        let dispatcher = dispatcher.start();
+        let claims = Claims::from_shared(store).lease(lease).retain(self.retain);
+        let ack = Ack::new(dispatcher.clone(), claims)
+            .retry_after(self.retry_after)
+            .unknown_status(self.unknown_status);
+        let mut envelope = match self.envelope {
+            Some(config) => EnvelopeLayer::with_config(config),
+            None => EnvelopeLayer::new(),
+        };
+        if let Some(version) = self.default_version {
+            envelope = envelope.default_version(version);
+        }
+        let pipeline: Pipeline = self.verify.layer(envelope.layer(ack));
+        let (stack, allowlist) = match self.allowlist {
+            Some(layer) => {
+                let handle = layer.handle();
+                (Stack::Guarded(layer.layer(pipeline)), Some(handle))
+            }
+            None => (Stack::Open(pipeline), None),
+        };
+        Ok(Receiver {
+            service: ReceiverService { stack },
+            handle: ReceiverHandle { dispatcher, allowlist },
+        })
+    }
+}
+
+/// A lease long enough for every attempt and backoff, plus a margin.
+fn default_lease(retry: &RetryPolicy, attempt_timeout: Duration) -> Duration {
+    let attempts = retry.max_attempts();
+    let backoffs: Duration = (1..attempts).map(|n| retry.backoff(n, 1.0)).sum();
+    let schedule = attempt_timeout.saturating_mul(attempts) + backoffs + Duration::from_secs(60);
+    schedule.max(DEFAULT_LEASE)
+}
+
+impl fmt::Debug for ReceiverBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverBuilder")
+            .field("verify", &self.verify)
+            .field("router", &self.router)
+            .field("workers", &self.workers)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An assembled receiver: its [`service`](Self::service) answers
+/// deliveries, its [`handle`](Self::handle) manages the background work.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    service: ReceiverService,
+    handle: ReceiverHandle,
+}
+
+impl Receiver {
+    /// Configures a receiver for deliveries signed with `scheme`.
+    pub fn builder(scheme: impl Scheme) -> ReceiverBuilder {
+        Self::builder_shared(Arc::new(scheme))
+    }
+
+    /// Like [`builder`](Self::builder), for a scheme chosen at run time.
+    pub fn builder_shared(scheme: Arc<dyn Scheme>) -> ReceiverBuilder {
+        ReceiverBuilder {
+            verify: VerifyLayer::from_shared(scheme),
+            envelope: None,
+            default_version: None,
+            allowlist: None,
+            store: None,
+            lease: None,
+            retain: DEFAULT_RETAIN,
+            router: EventRouter::new(),
+            queue: None,
+            queue_capacity: 1024,
+            workers: 4,
+            attempt_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            dead_letter_capacity: 1000,
+            on_dead_letter: None,
+            retry_after: Duration::from_secs(5),
+            unknown_status: StatusCode::ACCEPTED,
+        }
+    }
+
+    /// The tower service, for `axum::Router::route_service` or a hyper
+    /// server.
+    pub fn service(&self) -> ReceiverService {
+        self.service.clone()
+    }
+
+    /// Shutdown, dead letters, replay and counters.
+    pub fn handle(&self) -> ReceiverHandle {
+        self.handle.clone()
+    }
+}
+
+#[derive(Clone)]
+enum Stack {
+    Guarded(IpAllowlist<Pipeline>),
+    Open(Pipeline),
+}
+
+/// The receiver as one tower `Service`: answers `POST` deliveries (405
+/// otherwise); never fails.
+#[derive(Clone)]
+pub struct ReceiverService {
+    stack: Stack,
+}
+
+impl<B> Service<Request<B>> for ReceiverService
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Every stage is always ready (the Ack service never waits for room;
+        // it answers 503 instead).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if request.method() != Method::POST {
+            let rejection = Rejection::MethodNotAllowed;
+            rejection.log();
+            return Box::pin(std::future::ready(Ok(rejection.into_response())));
+        }
+        match &mut self.stack {
+            Stack::Guarded(service) => Box::pin(service.call(request)),
+            Stack::Open(service) => Box::pin(service.call(request)),
+        }
+    }
+}
+
+impl fmt::Debug for ReceiverService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guarded = matches!(self.stack, Stack::Guarded(_));
+        f.debug_struct("ReceiverService").field("allowlist", &guarded).finish_non_exhaustive()
+    }
+}
+
+/// Manages a receiver's background work; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReceiverHandle {
+    dispatcher: Dispatcher,
+    allowlist: Option<AllowlistHandle>,
+}
+
+impl ReceiverHandle {
+    /// Stops accepting (new deliveries get 503 `overloaded`), lets the
+    /// workers finish, and reports what `deadline` left unfinished.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        self.dispatcher.shutdown(deadline).await
+    }
+
+    /// The dead letters, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dispatcher.dead_letters()
+    }
+
+    /// Queues the dead letter with this id again, with fresh attempts.
+    pub async fn replay(&self, id: &str) -> Result<(), ReplayError> {
+        self.dispatcher.replay(id).await
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        self.dispatcher.stats()
+    }
+
+    /// Replaces the allowlist at run time, if the receiver has one.
+    pub fn allowlist(&self) -> Option<&AllowlistHandle> {
+        self.allowlist.as_ref()
+    }
+
+    /// The dispatcher (queue and workers).
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+}
