@@ -58,7 +58,7 @@ use tower_service::Service;
 use crate::ack::Ack;
 use crate::clock::Clock;
 use crate::dedupe::{Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
-use crate::dispatch::{DeadLetter, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats};
+use crate::dispatch::{DeadLetter, DeadLetterHook, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats};
 use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
 use crate::queue::Queue;
@@ -86,7 +86,7 @@ pub struct ReceiverBuilder {
     attempt_timeout: Duration,
     retry: RetryPolicy,
     dead_letter_capacity: usize,
-    on_dead_letter: Option<Arc<dyn Fn(&DeadLetter) + Send + Sync>>,
+    on_dead_letter: Option<DeadLetterHook>,
     retry_after: Duration,
     unknown_status: StatusCode,
 }

@@ -1,0 +1,202 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http::{Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::claims::{Attempt, ClaimGuard};
+use crate::Rejection;
+use crate::store::StoreError;
+
+type Claiming = Pin<Box<dyn Future<Output = Result<Attempt, StoreError>> + Send>>;
+type Finishing = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>;
+
+pin_project! {
+    /// Response future of [`Dedupe`](super::Dedupe).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        // Waiting for the store to answer the claim.
+        Claiming {
+            claim: Claiming,
+            request: Option<Request<B>>,
+            inner: Option<S>,
+            id: Box<str>,
+            retry_after: Duration,
+        },
+        // The handler is running; the guard releases the claim if this
+        // future is dropped.
+        Calling {
+            #[pin]
+            future: S::Future,
+            guard: Option<ClaimGuard>,
+        },
+        // Completing or releasing the claim, then answering.
+        Finishing {
+            finish: Finishing,
+            completing: bool,
+            outcome: Option<Result<S::Response, S::Error>>,
+        },
+        // Answered without calling the handler.
+        Ready {
+            response: Option<S::Response>,
+        },
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    pub(super) fn ready(response: S::Response) -> Self {
+        Self { state: State::Ready { response: Some(response) } }
+    }
+
+    pub(super) fn unclaimed(future: S::Future) -> Self {
+        Self { state: State::Calling { future, guard: None } }
+    }
+
+    pub(super) fn claiming(
+        claim: Claiming,
+        request: Request<B>,
+        inner: S,
+        id: Box<str>,
+        retry_after: Duration,
+    ) -> Self {
+        Self {
+            state: State::Claiming {
+                claim,
+                request: Some(request),
+                inner: Some(inner),
+                id,
+                retry_after,
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Claiming { claim, request, inner, id, retry_after } => {
+                    let attempt = ready!(claim.as_mut().poll(cx));
+                    let guard = match attempt {
+                        Ok(Attempt::Claimed(guard)) => guard,
+                        Ok(Attempt::Done) => {
+                            tracing::debug!(
+                                target: "hookwarden::dedupe",
+                                "duplicate of a processed event"
+                            );
+                            return Poll::Ready(Ok(duplicate(id)));
+                        }
+                        Ok(Attempt::InFlight) => {
+                            let rejection = Rejection::InProgress { retry_after: *retry_after };
+                            rejection.log();
+                            return Poll::Ready(Ok(rejection.into_response()));
+                        }
+                        Err(error) => {
+                            tracing::warn!(
+                                target: "hookwarden::dedupe",
+                                %error,
+                                "cannot claim the event; answering 503 store_unavailable"
+                            );
+                            let rejection =
+                                Rejection::StoreUnavailable { retry_after: *retry_after };
+                            return Poll::Ready(Ok(rejection.into_response()));
+                        }
+                    };
+                    let request = request.take().expect("polled after completion");
+                    let mut inner = inner.take().expect("polled after completion");
+                    let future = inner.call(request);
+                    this.state.set(State::Calling { future, guard: Some(guard) });
+                }
+                StateProj::Calling { future, guard } => {
+                    let outcome = ready!(future.poll(cx));
+                    let Some(guard) = guard.take() else {
+                        return Poll::Ready(outcome);
+                    };
+                    let completing = matches!(&outcome, Ok(r) if r.status().is_success());
+                    let finish: Finishing = if completing {
+                        Box::pin(guard.complete())
+                    } else {
+                        Box::pin(guard.release())
+                    };
+                    this.state.set(State::Finishing { finish, completing, outcome: Some(outcome) });
+                }
+                StateProj::Finishing { finish, completing, outcome } => {
+                    let finished = ready!(finish.as_mut().poll(cx));
+                    let action = if *completing { "complete" } else { "release" };
+                    match finished {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            target: "hookwarden::dedupe",
+                            action,
+                            "the claim's lease ran out while the handler was running; \
+                             another delivery may have been processed too: raise the lease"
+                        ),
+                        Err(error) => tracing::warn!(
+                            target: "hookwarden::dedupe",
+                            action,
+                            %error,
+                            "could not finish the claim; it lapses after its lease"
+                        ),
+                    }
+                    return Poll::Ready(outcome.take().expect("polled after completion"));
+                }
+                StateProj::Ready { response } => {
+                    return Poll::Ready(Ok(response.take().expect("polled after completion")));
+                }
+            }
+        }
+    }
+}
+
+/// `200 {"status":"duplicate","id":…}`: the event was already processed.
+fn duplicate<ResBody: From<Bytes>>(id: &str) -> Response<ResBody> {
+    #[derive(serde::Serialize)]
+    struct Duplicate<'a> {
+        status: &'static str,
+        id: &'a str,
+    }
+    let body = serde_json::to_vec(&Duplicate { status: "duplicate", id })
+        .expect("a struct of strings serializes");
+    let mut response = Response::new(ResBody::from(Bytes::from(body)));
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+impl<S, B> fmt::Debug for ResponseFuture<S, B>
+where
+    S: Service<Request<B>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,94 @@
+//! Dedupe: each verified event reaches the handler once.
+//!
+//! [`DedupeLayer`] claims the [`Envelope::dedupe_key`](crate::Envelope::dedupe_key)
+//! in an [`IdempotencyStore`](crate::store::IdempotencyStore) before the
+//! inner service sees the request, and settles the claim from its answer.
+//! This is the synchronous mode, for a handler that answers after it has
+//! processed the event:
+//!
+//! | the key is | answer |
+//! | --- | --- |
+//! | new: claimed | the handler's; a 2xx completes the claim (retained, default 7 days), anything else, an error, a panic or a cancelled request releases it so the sender's retry is processed |
+//! | claimed by a delivery still being processed | 409 `in_progress` + `Retry-After` |
+//! | completed | 200 `{"status":"duplicate","id":…}` |
+//! | unknown: the store failed | 503 `store_unavailable` + `Retry-After` (fail closed) |
+//!
+//! Nothing reaches the handler unclaimed, with one exception: a handshake
+//! whose envelope has no id (Slack's `url_verification`) passes straight
+//! through, since it has no effect to repeat.
+//!
+//! A claim holds for its lease (default 5 minutes): if the process dies
+//! mid-handler, a delivery after the lease processes the event again. Keep
+//! the lease longer than the handler ever takes.
+//!
+//! # Order of layers
+//!
+//! Dedupe runs only on authentic requests, so that a forged request can
+//! never claim (and so block) a genuine event's id: it needs the
+//! [`Verified`](crate::Verified) proof left by
+//! [`VerifyLayer`](crate::VerifyLayer) and the [`Envelope`](crate::Envelope)
+//! left by [`EnvelopeLayer`](crate::EnvelopeLayer). Without either, every
+//! request is refused with 500 `misconfigured` and an error is logged: a
+//! wrong order is loud, never a silent pass.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use hookwarden::dedupe::DedupeLayer;
+//! use hookwarden::envelope::EnvelopeLayer;
+//! use hookwarden::scheme::GitHub;
+//! use hookwarden::store::MemoryStore;
+//! use hookwarden::{VerifyLayer, testing};
+//! use http::StatusCode;
+//! use http_body_util::BodyExt;
+//! use std::time::Duration;
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! const SECRET: &str = "It's a Secret to Everybody";
+//! let webhooks = ServiceBuilder::new()
+//!     // Outermost first: verify, read the envelope, then claim.
+//!     .layer(VerifyLayer::new(GitHub::new([SECRET])?))
+//!     .layer(EnvelopeLayer::new())
+//!     .layer(DedupeLayer::new(MemoryStore::new()).lease(Duration::from_secs(60)));
+//! let app = Router::new().route("/webhooks", post(|| async { "processed" }).route_layer(webhooks));
+//!
+//! // GitHub delivers the same ping twice.
+//! let body = br#"{"zen":"Design for failure.","hook_id":1}"#;
+//! let delivery = || {
+//!     let mut headers = testing::github(SECRET, body);
+//!     headers.insert("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958".parse().unwrap());
+//!     headers.insert("x-github-event", "ping".parse().unwrap());
+//!     testing::request("/webhooks", headers, &body[..])
+//! };
+//! let first = app.clone().oneshot(delivery()).await?;
+//! assert_eq!(first.status(), StatusCode::OK);
+//! assert_eq!(first.into_body().collect().await?.to_bytes(), "processed");
+//!
+//! let second = app.oneshot(delivery()).await?;
+//! assert_eq!(second.status(), StatusCode::OK);
+//! assert_eq!(
+//!     second.into_body().collect().await?.to_bytes(),
+//!     r#"{"status":"duplicate","id":"72d3162e-cc78-11e3-81ab-4c9367dc0958"}"#
+//! );
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Reuse
+//!
+//! [`Claims`] is the claim, complete and release logic on its own, with the
+//! same lease and retention settings, for a dispatcher that acknowledges
+//! first and processes in the background.
+
+mod claims;
+mod future;
+mod layer;
+mod service;
+
+pub use claims::{Attempt, ClaimGuard, Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
+pub use future::ResponseFuture;
+pub use layer::{DEFAULT_RETRY_AFTER, DedupeLayer};
+pub use service::Dedupe;

@@ -1,0 +1,98 @@
+//! The TCP peer address, for servers that do not record it themselves.
+
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
+
+use http::Request;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The TCP peer address of the connection a request arrived on.
+///
+/// axum records the peer as `ConnectInfo<SocketAddr>` (see
+/// [`IpAllowlistLayer::peer_addr_from`](super::IpAllowlistLayer::peer_addr_from));
+/// a plain hyper server records nothing, so put this extension in every
+/// request. `PeerAddr` is itself a layer that does so: build the service per
+/// connection, where the remote address is known.
+///
+/// ```no_run
+/// use std::convert::Infallible;
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use hookwarden::ip::{IpAllowlistLayer, PeerAddr};
+/// use hyper_util::rt::TokioIo;
+/// use hyper_util::service::TowerToHyperService;
+/// use tower::ServiceBuilder;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let allowlist = IpAllowlistLayer::new(["192.0.2.0/24"])?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// loop {
+///     let (stream, remote) = listener.accept().await?;
+///     let service = ServiceBuilder::new()
+///         .layer(PeerAddr(remote))
+///         .layer(allowlist.clone())
+///         .service_fn(|_request: Request<hyper::body::Incoming>| async {
+///             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+///         });
+///     tokio::spawn(
+///         hyper::server::conn::http1::Builder::new()
+///             .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
+///     );
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl<S> Layer<S> for PeerAddr {
+    type Service = SetPeerAddr<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SetPeerAddr { inner, peer: *self }
+    }
+}
+
+/// A service that puts a [`PeerAddr`] in every request's extensions; made
+/// by using `PeerAddr` as a layer.
+#[derive(Debug, Clone)]
+pub struct SetPeerAddr<S> {
+    inner: S,
+    peer: PeerAddr,
+}
+
+impl<S> SetPeerAddr<S> {
+    /// Wraps `inner`, recording `peer` in every request.
+    pub fn new(inner: S, peer: SocketAddr) -> Self {
+        Self { inner, peer: PeerAddr(peer) }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B> Service<Request<B>> for SetPeerAddr<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.peer);
+        self.inner.call(request)
+    }
+}
