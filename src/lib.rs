@@ -53,7 +53,7 @@ pub use dedupe::DedupeLayer;
 pub use envelope::{Envelope, EnvelopeLayer};
 pub use error::ConfigError;
 pub use ip::{AllowlistHandle, ClientIp, IpAllowlistLayer, IpRanges, PeerAddr};
-pub use receiver::{Receiver, ReceiverHandle, ReceiverService};
+pub use receiver::{Receiver, ReceiverBuilder, ReceiverHandle, ReceiverService};
 pub use rejection::{REJECTION_TARGET, Rejection};
 pub use scheme::{Scheme, Verified};
 pub use verify::VerifyLayer;

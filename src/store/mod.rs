@@ -1,13 +1,135 @@
 //! Idempotency stores: where the dedupe layer claims event ids.
 //!
-//! A claim carries a lease and a token. `complete` and `release` act only
-//! when the token still matches, so a worker that outlived its lease cannot
-//! overwrite a newer claim; a claim whose lease ran out is claimable again.
+//! A sender retries until it sees a 2xx, and may deliver the same event
+//! twice even then; the dedupe layer turns "at least once" into "once per
+//! event id" by claiming each id in an [`IdempotencyStore`] before the event
+//! is handled.
+//!
+//! # Semantics
+//!
+//! * [`claim(key, lease)`](IdempotencyStore::claim) answers
+//!   [`Claim::Claimed`] with a fresh [`ClaimToken`], [`Claim::InFlight`] when
+//!   another claim holds the key, or [`Claim::Done`] when the key was
+//!   completed and is still retained. Of any number of concurrent claims of
+//!   one key, exactly one wins.
+//! * A claim lasts for its lease. A claim whose lease ran out (its worker
+//!   died, or hung) is claimable again, and its token is then worthless
+//!   (even if nobody claimed the key since).
+//! * [`complete(key, token, retain)`](IdempotencyStore::complete) and
+//!   [`release(key, token)`](IdempotencyStore::release) act only while
+//!   `token` still holds the claim: a worker that outlived its lease cannot
+//!   overwrite a newer claim. They answer whether they acted.
+//! * A completed key is retained for `retain`; after that it is forgotten
+//!   and claimable again.
+//! * Every store takes a **namespace** when it is built (one per receiver,
+//!   say `"orders"` and `"billing"`), so two receivers sharing a backend
+//!   never see each other's keys. `with_namespace` gives a handle to the same
+//!   backend under another namespace.
+//! * Errors ([`StoreError`]) mean "could not answer": the dedupe layer fails
+//!   closed and answers 503, so the sender retries later.
+//!
+//! # Stores
+//!
+//! | store | feature | dedupes across |
+//! | --- | --- | --- |
+//! | [`MemoryStore`] | (default) | the threads of **one process only** |
+//! | `RedisStore` | `redis` | every process sharing the Redis server |
+//! | `PostgresStore` | `postgres` | every process sharing the database |
+//!
+//! The shared stores keep a fixed-size digest of each key (the first 16
+//! bytes of its SHA-256), so event ids of any length cost the same and are
+//! not written to the backend as they are.
+//!
+//! # Writing your own
+//!
+//! The trait is object-safe, with boxed futures; a store fits in a few
+//! dozen lines. This one keeps everything in one locked map (fine for a
+//! test, too slow and unbounded for production, where [`MemoryStore`] is the
+//! better choice):
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use std::time::{Duration, Instant};
+//!
+//! use hookwarden::store::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError};
+//!
+//! #[derive(Debug, Default)]
+//! struct MapStore(Mutex<HashMap<String, (Option<ClaimToken>, Instant)>>);
+//!
+//! impl IdempotencyStore for MapStore {
+//!     fn claim<'a>(&'a self, key: &'a str, lease: Duration) -> BoxFuture<'a, Result<Claim, StoreError>> {
+//!         Box::pin(async move {
+//!             let mut map = self.0.lock().unwrap();
+//!             let now = Instant::now();
+//!             match map.get(key) {
+//!                 Some((None, until)) if *until > now => return Ok(Claim::Done),
+//!                 Some((Some(_), until)) if *until > now => return Ok(Claim::InFlight),
+//!                 _ => {}
+//!             }
+//!             let token = ClaimToken::random();
+//!             map.insert(key.to_owned(), (Some(token.clone()), now + lease));
+//!             Ok(Claim::Claimed(token))
+//!         })
+//!     }
+//!
+//!     fn complete<'a>(&'a self, key: &'a str, token: &'a ClaimToken, retain: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
+//!         Box::pin(async move {
+//!             let mut map = self.0.lock().unwrap();
+//!             let now = Instant::now();
+//!             match map.get_mut(key) {
+//!                 Some(entry) if entry.0.as_ref() == Some(token) && entry.1 > now => {
+//!                     *entry = (None, now + retain);
+//!                     Ok(true)
+//!                 }
+//!                 _ => Ok(false),
+//!             }
+//!         })
+//!     }
+//!
+//!     fn release<'a>(&'a self, key: &'a str, token: &'a ClaimToken) -> BoxFuture<'a, Result<bool, StoreError>> {
+//!         Box::pin(async move {
+//!             let mut map = self.0.lock().unwrap();
+//!             let held = matches!(map.get(key), Some((Some(t), until)) if t == token && *until > Instant::now());
+//!             Ok(held && map.remove(key).is_some())
+//!         })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), StoreError> {
+//! let store = MapStore::default();
+//! let Claim::Claimed(token) = store.claim("evt_1", Duration::from_secs(30)).await? else {
+//!     panic!("a fresh key is claimable");
+//! };
+//! assert_eq!(store.claim("evt_1", Duration::from_secs(30)).await?, Claim::InFlight);
+//! assert!(store.complete("evt_1", &token, Duration::from_secs(3600)).await?);
+//! assert_eq!(store.claim("evt_1", Duration::from_secs(30)).await?, Claim::Done);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A real shared store also needs a namespace (prefix its keys), a timeout
+//! on every call, and the one-winner guarantee across processes; the
+//! behavioural suite in this crate's `tests/store_suite.rs` is a good
+//! checklist.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use self::memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisStore, RedisStoreBuilder};
 
 /// A boxed, sendable future, as returned by [`IdempotencyStore`] methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,10 +218,18 @@ impl StoreError {
 pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
     /// Claims `key` for `lease`, atomically: of any number of concurrent
     /// claims (across threads and, for shared stores, processes), one wins.
-    fn claim<'a>(&'a self, key: &'a str, lease: Duration) -> BoxFuture<'a, Result<Claim, StoreError>>;
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>>;
 
     /// Marks `key` done and retains it for `retain`, if `token` still holds
     /// the claim. Returns whether it did.
+    ///
+    /// A claim holds while its lease runs: once the lease ran out, its token
+    /// no longer completes or releases anything, even if nobody claimed the
+    /// key since (a shared store may already have forgotten the claim).
     fn complete<'a>(
         &'a self,
         key: &'a str,
@@ -109,5 +239,26 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
 
     /// Gives up the claim, if `token` still holds it, so the key can be
     /// claimed again at once. Returns whether it did.
-    fn release<'a>(&'a self, key: &'a str, token: &'a ClaimToken) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+}
+
+/// How the shared stores name a key: the first 16 bytes of its SHA-256.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) fn key_digest(key: &str) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let full = Sha256::digest(key.as_bytes());
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// A duration in whole milliseconds, at least 1 (backends refuse 0) and
+/// saturating at `i64::MAX`.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+pub(crate) fn whole_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
