@@ -49,6 +49,38 @@ use crate::scheme::VerifyError;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Marks a byte that is not a digit of the alphabet in the tables below.
+const INVALID: u8 = 0x80;
+
+/// The value of each hex digit (either case); [`INVALID`] elsewhere.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The value of each standard base64 character; [`INVALID`] elsewhere.
+const BASE64_DIGITS: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// At most this many candidate signatures are read from one request; a
 /// header with more is malformed. Bounds the work an attacker can cause.
 pub const MAX_SIGNATURES: usize = 16;
@@ -62,28 +94,46 @@ pub struct Mac([u8; 32]);
 impl Mac {
     /// Decodes 64 hex digits (either case).
     pub fn from_hex(hex: &[u8]) -> Result<Self, VerifyError> {
+        let hex: &[u8; 64] = hex.try_into().map_err(|_| VerifyError::MalformedSignature)?;
         let mut tag = [0u8; 32];
-        if hex.len() != 64 {
+        let mut invalid = 0u8;
+        for (byte, pair) in tag.iter_mut().zip(hex.chunks_exact(2)) {
+            let (high, low) = (HEX_DIGITS[usize::from(pair[0])], HEX_DIGITS[usize::from(pair[1])]);
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0x0f);
+        }
+        if invalid & INVALID != 0 {
             return Err(VerifyError::MalformedSignature);
         }
-        hex::decode_to_slice(hex, &mut tag).map_err(|_| VerifyError::MalformedSignature)?;
         Ok(Self(tag))
     }
 
-    /// Decodes standard, padded base64 of exactly 32 bytes (44 characters).
+    /// Decodes standard, padded base64 of exactly 32 bytes (44 characters,
+    /// the last one `=`, canonical: the unused low bits are zero).
     pub fn from_base64(base64: &[u8]) -> Result<Self, VerifyError> {
-        if base64.len() != 44 {
+        let text: &[u8; 44] = base64.try_into().map_err(|_| VerifyError::MalformedSignature)?;
+        let sextet = |c: u8| BASE64_DIGITS[usize::from(c)];
+        let mut tag = [0u8; 32];
+        let mut invalid = 0u8;
+        // Ten full quanta of four characters make 30 bytes…
+        for (bytes, quad) in tag.chunks_exact_mut(3).zip(text[..40].chunks_exact(4)) {
+            let [a, b, c, d] = [sextet(quad[0]), sextet(quad[1]), sextet(quad[2]), sextet(quad[3])];
+            invalid |= a | b | c | d;
+            let n = u32::from(a & 0x3f) << 18
+                | u32::from(b & 0x3f) << 12
+                | u32::from(c & 0x3f) << 6
+                | u32::from(d & 0x3f);
+            bytes.copy_from_slice(&n.to_be_bytes()[1..]);
+        }
+        // …and the last three characters plus `=` make two more.
+        let [a, b, c] = [sextet(text[40]), sextet(text[41]), sextet(text[42])];
+        invalid |= a | b | c;
+        if invalid & INVALID != 0 || text[43] != b'=' || c & 0x03 != 0 {
             return Err(VerifyError::MalformedSignature);
         }
-        let mut buf = [0u8; 33];
-        match STANDARD.decode_slice(base64, &mut buf) {
-            Ok(32) => {
-                let mut tag = [0u8; 32];
-                tag.copy_from_slice(&buf[..32]);
-                Ok(Self(tag))
-            }
-            _ => Err(VerifyError::MalformedSignature),
-        }
+        let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6;
+        tag[30..].copy_from_slice(&n.to_be_bytes()[1..3]);
+        Ok(Self(tag))
     }
 
     /// Wraps raw tag bytes.
@@ -91,9 +141,14 @@ impl Mac {
         Self(tag)
     }
 
-    /// Constant-time equality.
+    /// Constant-time equality: the four 64-bit words are XOR-ed and OR-ed
+    /// without branches, then compared with `subtle`.
     pub fn ct_eq(&self, other: &Mac) -> Choice {
-        self.0.ct_eq(&other.0)
+        let word = |tag: &[u8; 32], i: usize| {
+            u64::from_ne_bytes(tag[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+        };
+        let difference = (0..4).fold(0u64, |acc, i| acc | (word(&self.0, i) ^ word(&other.0, i)));
+        difference.ct_eq(&0)
     }
 }
 
@@ -237,6 +292,36 @@ mod tests {
         assert!(Mac::from_base64(STANDARD.encode([7u8; 31]).as_bytes()).is_err());
         assert!(Mac::from_base64(STANDARD.encode([7u8; 32]).as_bytes()).is_ok());
         assert!(Mac::from_base64(&[b'!'; 44]).is_err());
+    }
+
+    #[test]
+    fn table_decoders_agree_with_the_hex_and_base64_crates() {
+        let mut tag = [0u8; 32];
+        for round in 0..2000u32 {
+            for (i, byte) in tag.iter_mut().enumerate() {
+                *byte = (round.wrapping_mul(2_654_435_761).rotate_left(i as u32 % 32) >> 7) as u8
+                    ^ i as u8;
+            }
+            assert_eq!(Mac::from_hex(hex::encode(tag).as_bytes()).unwrap().0, tag);
+            assert_eq!(Mac::from_hex(hex::encode_upper(tag).as_bytes()).unwrap().0, tag);
+            assert_eq!(Mac::from_base64(STANDARD.encode(tag).as_bytes()).unwrap().0, tag);
+        }
+        let good = STANDARD.encode([0xffu8; 32]);
+        for position in 0..44 {
+            for bad in [b'-', b'_', b'=', b' ', 0xc3] {
+                let mut text = good.clone().into_bytes();
+                if text[position] == bad {
+                    continue;
+                }
+                text[position] = bad;
+                assert!(Mac::from_base64(&text).is_err(), "{position} {bad}");
+            }
+        }
+        // Non-canonical: the two unused low bits of the last digit are set.
+        let mut text = STANDARD.encode([0u8; 32]).into_bytes();
+        text[42] = b'B';
+        assert!(Mac::from_base64(&text).is_err());
+        assert!(STANDARD.decode(&text).is_err(), "the base64 crate agrees");
     }
 
     #[test]

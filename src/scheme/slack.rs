@@ -4,10 +4,14 @@
 //! Slack's bodies are often form-encoded, not JSON; the signature covers
 //! them byte for byte either way.
 
+use http::HeaderName;
+
 use super::{Scheme, SignedRequest, Verified, VerifyError};
 use crate::ConfigError;
 use crate::mac::{HmacSecrets, Mac};
 
+static X_SLACK_SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
+static X_SLACK_REQUEST_TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
 const NAME: &str = "slack";
 
 /// Slack's request signature (`X-Slack-Signature`).
@@ -40,11 +44,11 @@ impl Scheme for Slack {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header("x-slack-signature")?;
+        let header = request.required_header(&X_SLACK_SIGNATURE)?;
         let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
         let received = Mac::from_hex(hex)?;
         let raw_ts =
-            request.header("x-slack-request-timestamp")?.ok_or(VerifyError::MalformedSignature)?;
+            request.header(&X_SLACK_REQUEST_TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
         let timestamp = request.check_timestamp(raw_ts)?;
         if self.secrets.verify(&[b"v0:", raw_ts, b":", request.body()], &[received]) {
             Ok(Verified::new(NAME).with_timestamp(timestamp))

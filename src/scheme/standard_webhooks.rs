@@ -11,16 +11,24 @@
 #[cfg(feature = "ed25519")]
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
+use http::HeaderName;
+
 use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
 use crate::ConfigError;
 use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
 
 const NAME: &str = "standard-webhooks";
 
-/// Header names, in the order they are looked for.
-const HEADER_SETS: [[&str; 3]; 2] = [
-    ["webhook-id", "webhook-timestamp", "webhook-signature"],
-    ["svix-id", "svix-timestamp", "svix-signature"],
+/// Header names (id, timestamp, signature): the standard ones, then Svix's.
+static WEBHOOK_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("webhook-id"),
+    HeaderName::from_static("webhook-timestamp"),
+    HeaderName::from_static("webhook-signature"),
+];
+static SVIX_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("svix-id"),
+    HeaderName::from_static("svix-timestamp"),
+    HeaderName::from_static("svix-signature"),
 ];
 
 /// The Standard Webhooks scheme (`v1`, and `v1a` with the `ed25519`
@@ -112,12 +120,10 @@ impl Scheme for StandardWebhooks {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let [id_name, ts_name, sig_name] = if request.headers().contains_key(HEADER_SETS[0][0]) {
-            HEADER_SETS[0]
-        } else {
-            HEADER_SETS[1]
+        let ([id_name, ts_name, _], signatures) = match request.header(&WEBHOOK_HEADERS[2])? {
+            Some(signatures) => (&WEBHOOK_HEADERS, signatures),
+            None => (&SVIX_HEADERS, request.required_header(&SVIX_HEADERS[2])?),
         };
-        let signatures = request.required_header(sig_name)?;
         let id = request.header(id_name)?.ok_or(VerifyError::MalformedSignature)?;
         let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
         if id.is_empty() {
@@ -130,7 +136,8 @@ impl Scheme for StandardWebhooks {
         let mut n_macs = 0;
         #[cfg(feature = "ed25519")]
         let mut ed_signatures = Vec::new();
-        for entry in split_bounded(signatures, b' ', MAX_SIGNATURES)? {
+        for entry in split_bounded(signatures, b' ', MAX_SIGNATURES) {
+            let entry = entry?;
             if entry.is_empty() {
                 continue; // tolerate doubled spaces
             }

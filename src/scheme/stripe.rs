@@ -6,10 +6,13 @@
 //! Stripe's event id is in the body and not separately signed, but the
 //! whole body is, so the id read from it after verification is authentic.
 
+use http::HeaderName;
+
 use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
 use crate::ConfigError;
 use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
 
+static STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 const NAME: &str = "stripe";
 
 /// Stripe's webhook signature (`Stripe-Signature`).
@@ -43,11 +46,12 @@ impl Scheme for Stripe {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header("stripe-signature")?;
+        let header = request.required_header(&STRIPE_SIGNATURE)?;
         let mut timestamp: Option<&[u8]> = None;
         let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
         let mut n_macs = 0;
-        for pair in split_bounded(header, b',', MAX_SIGNATURES + 2)? {
+        for pair in split_bounded(header, b',', MAX_SIGNATURES + 2) {
+            let pair = pair?;
             let eq = pair.iter().position(|&b| b == b'=').ok_or(VerifyError::MalformedSignature)?;
             let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
             match key {
