@@ -649,3 +649,26 @@ async fn a_swap_under_concurrent_load_changes_decisions_without_a_failed_request
         assert!(before > 0 && after > 0, "every task ran on both sides of the swap");
     }
 }
+
+/// With the `axum` feature the layer reads `ConnectInfo` by itself.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn the_axum_feature_reads_connect_info_without_configuration() {
+    use axum::extract::connect_info::MockConnectInfo;
+    use tower::ServiceExt as _;
+
+    let layer = hookwarden::ip::IpAllowlistLayer::new(["192.0.2.0/24"]).unwrap();
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(|| async { "ok" }))
+        .layer(layer)
+        .layer(MockConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 7], 4000))));
+    let request = http::Request::post("/").body(axum::body::Body::empty()).unwrap();
+    assert_eq!(app.clone().oneshot(request).await.unwrap().status(), http::StatusCode::OK);
+
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(|| async { "ok" }))
+        .layer(hookwarden::ip::IpAllowlistLayer::new(["192.0.2.0/24"]).unwrap())
+        .layer(MockConnectInfo(std::net::SocketAddr::from(([198, 51, 100, 7], 4000))));
+    let request = http::Request::post("/").body(axum::body::Body::empty()).unwrap();
+    assert_eq!(app.oneshot(request).await.unwrap().status(), http::StatusCode::FORBIDDEN);
+}

@@ -30,6 +30,19 @@ impl Config {
         if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
             return Some(addr.ip());
         }
+        #[cfg(feature = "axum")]
+        {
+            use axum::extract::ConnectInfo;
+            use axum::extract::connect_info::MockConnectInfo;
+            if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
+                return Some(addr.ip());
+            }
+            if let Some(MockConnectInfo(addr)) =
+                extensions.get::<MockConnectInfo<std::net::SocketAddr>>()
+            {
+                return Some(addr.ip());
+            }
+        }
         self.peer_sources.iter().find_map(|source| source(extensions))
     }
 
@@ -43,6 +56,7 @@ impl Config {
                  with 500 `peer_address_unknown`. With axum, serve \
                  `app.into_make_service_with_connect_info::<SocketAddr>()` and configure the \
                  layer with `.peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip())`; \
+                 or enable the `axum` feature, which reads `ConnectInfo` by itself; \
                  with plain hyper, put `hookwarden::ip::PeerAddr(remote_addr)` in each \
                  request's extensions (e.g. `.layer(PeerAddr(remote_addr))` per connection)."
             );
@@ -166,8 +180,10 @@ impl IpAllowlistLayer {
     /// # Ok::<(), hookwarden::ConfigError>(())
     /// ```
     ///
-    /// A [`PeerAddr`] extension is always read first; sources are tried in
-    /// the order they were added.
+    /// A [`PeerAddr`] extension is always read first, then (with the `axum`
+    /// feature) axum's `ConnectInfo<SocketAddr>` and `MockConnectInfo`;
+    /// sources added here are tried after those, in the order they were
+    /// added.
     pub fn peer_addr_from<T, F>(mut self, get: F) -> Self
     where
         T: Send + Sync + 'static,
