@@ -6,10 +6,22 @@
 //! timestamps; bodies are bounded in size and time; every refusal is a
 //! small JSON response with a stable code.
 //!
-//! * [`verify`]: [`VerifyLayer`], the signature-verification layer.
-//! * [`scheme`]: the built-in signature schemes and the [`Scheme`] trait.
-//! * [`mac`]: fixed-size MACs and constant-time multi-secret checks.
-//! * [`Rejection`]: every reason a request can be refused.
+//! The pipeline, one module per stage, each a tower layer usable alone:
+//!
+//! * [`ip`]: [`IpAllowlistLayer`], client addresses with an explicit proxy
+//!   trust model, swappable at run time.
+//! * [`verify`]: [`VerifyLayer`], signature verification over the exact
+//!   bytes, with [`scheme`] holding the built-in schemes and the [`Scheme`]
+//!   trait, and [`mac`] the constant-time multi-secret checks.
+//! * [`envelope`]: [`EnvelopeLayer`], the event id, type and version.
+//! * [`dedupe`]: [`DedupeLayer`], each event once, claimed in a
+//!   [`store`] (in memory, Redis, PostgreSQL).
+//! * [`ack`], [`queue`], [`dispatch`], [`router`], [`event`]: the immediate
+//!   202, the bounded queue, the workers with retries and dead letters, and
+//!   typed, version-dispatched handlers.
+//! * [`Receiver`]: all of the above as one service.
+//! * [`Rejection`]: every reason a request can be refused;
+//!   [`telemetry`]: metric names and span fields.
 //! * `testing` (feature): signers for every scheme, to test receivers.
 //!
 //! ```
