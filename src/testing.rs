@@ -51,12 +51,7 @@ pub fn standard_webhooks_ed25519(
     body: &[u8],
 ) -> HeaderMap {
     use ed25519_dalek::Signer as _;
-    let seed: [u8; 32] = STANDARD
-        .decode(signing_key.strip_prefix("whsk_").unwrap_or(signing_key))
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .expect("a whsk_ key of 32 bytes");
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let key = ed25519_signing_key(signing_key);
     let ts = timestamp.to_string();
     let message = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
     let signature = key.sign(&message);
@@ -73,13 +68,19 @@ pub fn standard_webhooks_ed25519(
 /// The `whpk_` public key that verifies signatures of a `whsk_` key.
 #[cfg(feature = "ed25519")]
 pub fn ed25519_public_key(signing_key: &str) -> String {
+    let key = ed25519_signing_key(signing_key);
+    format!("whpk_{}", STANDARD.encode(key.verifying_key().to_bytes()))
+}
+
+/// The key of a `whsk_…` string (the base64 of a 32-byte seed).
+#[cfg(feature = "ed25519")]
+fn ed25519_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
     let seed: [u8; 32] = STANDARD
         .decode(signing_key.strip_prefix("whsk_").unwrap_or(signing_key))
         .ok()
         .and_then(|b| b.try_into().ok())
         .expect("a whsk_ key of 32 bytes");
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    format!("whpk_{}", STANDARD.encode(key.verifying_key().to_bytes()))
+    ed25519_dalek::SigningKey::from_bytes(&seed)
 }
 
 /// GitHub's `X-Hub-Signature-256` header.
