@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hookwarden::store::{Claim, ClaimToken, IdempotencyStore};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const LEASE: Duration = Duration::from_secs(600);
@@ -79,6 +80,94 @@ async fn assert_recovers(store: &Arc<dyn IdempotencyStore>) -> Duration {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("the store did not recover within 30 s: {e}"),
+        }
+    }
+}
+
+/// The dedupe layer over `store`, around a handler that counts its calls:
+/// the pipeline a user would build (Verify, Envelope, Dedupe).
+mod through_the_layer {
+    use super::*;
+    use bytes::Bytes;
+    use hookwarden::dedupe::DedupeLayer;
+    use hookwarden::envelope::EnvelopeLayer;
+    use hookwarden::scheme::GitHub;
+    use hookwarden::{VerifyLayer, testing};
+    use http::{Request, Response, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use tower::{ServiceBuilder, ServiceExt};
+
+    const SECRET: &str = "fault-test-secret";
+
+    pub(crate) struct Pipeline {
+        store: Arc<dyn IdempotencyStore>,
+        pub(crate) calls: Arc<AtomicUsize>,
+    }
+
+    impl Pipeline {
+        pub(crate) fn new(store: Arc<dyn IdempotencyStore>) -> Self {
+            Self { store, calls: Arc::default() }
+        }
+
+        /// Sends a signed GitHub delivery; returns the status and the error
+        /// or status word of the body.
+        pub(crate) async fn deliver(&self, id: &str) -> (StatusCode, String, bool) {
+            let calls = self.calls.clone();
+            let service = ServiceBuilder::new()
+                .layer(VerifyLayer::new(GitHub::new([SECRET]).unwrap()))
+                .layer(EnvelopeLayer::new())
+                .layer(DedupeLayer::from_shared(self.store.clone()))
+                .service_fn(move |_: Request<Full<Bytes>>| {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            "ok",
+                        ))))
+                    }
+                });
+            let body = format!(r#"{{"zen":"{id}"}}"#);
+            let mut headers = testing::github(SECRET, body.as_bytes());
+            headers.insert("x-github-delivery", id.parse().unwrap());
+            headers.insert("x-github-event", "ping".parse().unwrap());
+            let response = service.oneshot(testing::request("/", headers, body)).await.unwrap();
+            let status = response.status();
+            let retry_after = response.headers().contains_key("retry-after");
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let word = json["error"].as_str().or(json["status"].as_str()).unwrap_or("").to_owned();
+            (status, word, retry_after)
+        }
+
+        /// While the server is down: 503 `store_unavailable` with
+        /// `Retry-After`, and the handler is never called.
+        pub(crate) async fn assert_down(&self) {
+            for i in 0..3 {
+                let (status, word, retry_after) = self.deliver(&format!("down-{i}")).await;
+                assert_eq!(
+                    (status, word.as_str()),
+                    (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+                );
+                assert!(retry_after, "a 503 says when to retry");
+            }
+            assert_eq!(
+                self.calls.load(Ordering::SeqCst),
+                0,
+                "nothing reached the handler unclaimed"
+            );
+        }
+
+        /// After the restart, without rebuilding anything: processed once,
+        /// then answered as a duplicate.
+        pub(crate) async fn assert_recovered(&self) {
+            assert_eq!(
+                self.deliver("down-0").await.0,
+                StatusCode::OK,
+                "the sender's retry is processed"
+            );
+            assert_eq!(self.calls.load(Ordering::SeqCst), 1);
+            let (status, word, _) = self.deliver("down-0").await;
+            assert_eq!((status, word.as_str()), (StatusCode::OK, "duplicate"));
+            assert_eq!(self.calls.load(Ordering::SeqCst), 1);
         }
     }
 }
@@ -157,12 +246,16 @@ mod redis {
             panic!("fresh key")
         };
 
+        let pipeline = through_the_layer::Pipeline::new(store.clone());
+
         server.stop();
         assert_down(&store, &held, timeout).await;
+        pipeline.assert_down().await;
 
         server.restart();
         let took = assert_recovers(&store).await;
         println!("redis: recovered {} ms after the restart", took.as_millis());
+        pipeline.assert_recovered().await;
     }
 }
 
@@ -287,12 +380,16 @@ mod postgres {
             panic!("fresh key")
         };
 
+        let pipeline = through_the_layer::Pipeline::new(store.clone());
+
         cluster.kill();
         assert_down(&store, &held, timeout).await;
+        pipeline.assert_down().await;
 
         cluster.start();
         let took = assert_recovers(&store).await;
         println!("postgres: recovered {} ms after the restart", took.as_millis());
+        pipeline.assert_recovered().await;
 
         // The claim made before the crash was committed: it survived.
         assert_eq!(store.claim("before", LEASE).await.unwrap(), Claim::InFlight);
