@@ -43,20 +43,20 @@
 
 pub mod ack;
 pub mod clock;
-pub mod dispatch;
 pub mod dedupe;
+pub mod dispatch;
 pub mod envelope;
 mod error;
-pub mod ip;
 pub mod event;
+pub mod ip;
 pub mod mac;
-mod rejection;
-pub mod telemetry;
 pub mod queue;
 pub mod receiver;
+mod rejection;
 pub mod router;
 pub mod scheme;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod verify;

@@ -58,7 +58,9 @@ use tower_service::Service;
 use crate::ack::Ack;
 use crate::clock::Clock;
 use crate::dedupe::{Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
-use crate::dispatch::{DeadLetter, DeadLetterHook, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats};
+use crate::dispatch::{
+    DeadLetter, DeadLetterHook, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats,
+};
 use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
 use crate::queue::Queue;

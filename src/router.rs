@@ -279,7 +279,11 @@ mod tests {
             })
             .upcast::<V1, V2>();
         router.start(delivery("1", r#"{"data":{"name":"Ada"}}"#), 1).unwrap().await.unwrap();
-        router.start(delivery("2", r#"{"data":{"display_name":"Grace"}}"#), 1).unwrap().await.unwrap();
+        router
+            .start(delivery("2", r#"{"data":{"display_name":"Grace"}}"#), 1)
+            .unwrap()
+            .await
+            .unwrap();
         assert_eq!(
             *seen.lock().unwrap(),
             [("1".to_owned(), "Ada".to_owned()), ("2".to_owned(), "Grace".to_owned())]

@@ -391,7 +391,12 @@ async fn refusals_keep_their_codes_through_the_receiver() {
         (StatusCode::FORBIDDEN, Some("ip_not_allowed"))
     );
 
-    receiver.handle().allowlist().unwrap().replace(IpRanges::parse(["127.0.0.0/8"]).unwrap()).unwrap();
+    receiver
+        .handle()
+        .allowlist()
+        .unwrap()
+        .replace(IpRanges::parse(["127.0.0.0/8"]).unwrap())
+        .unwrap();
     let body = r#"{"type":"user.registered","data":{}}"#.to_owned();
     let mut headers = testing::standard_webhooks(SECRET, "evt_2", now(), body.as_bytes());
     headers.insert("webhook-signature", "v1,".parse().unwrap());

@@ -68,7 +68,8 @@ fn spawn(
         }
     });
     let mut receiver = ChildReceiver { child, port: 0 };
-    receiver.port = port_rx.recv_timeout(Duration::from_secs(60)).expect("the child receiver starts");
+    receiver.port =
+        port_rx.recv_timeout(Duration::from_secs(60)).expect("the child receiver starts");
     receiver
 }
 

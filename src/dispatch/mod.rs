@@ -36,7 +36,7 @@ mod retry;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
 use tracing::Instrument as _;
@@ -263,7 +263,10 @@ impl Dispatcher {
         }
         self.inner.queue.enqueue(Job { delivery: Arc::new(delivery), attempts: 0 }).await?;
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
-        telemetry::queue_depth(self.inner.queue.len());
+        // `len` takes the queue's lock: only worth it when it is recorded.
+        if cfg!(feature = "metrics") {
+            telemetry::queue_depth(self.inner.queue.len());
+        }
         Ok(())
     }
 
@@ -285,7 +288,8 @@ impl Dispatcher {
     /// Takes the dead letter with this id off the list and queues it again,
     /// with a fresh attempt count.
     pub async fn replay(&self, id: &str) -> Result<(), ReplayError> {
-        let letter = self.inner.dead.take(id).ok_or_else(|| ReplayError::NotFound(id.to_owned()))?;
+        let letter =
+            self.inner.dead.take(id).ok_or_else(|| ReplayError::NotFound(id.to_owned()))?;
         tracing::info!(target: TARGET, id, "replaying a dead letter");
         self.inner.queue.requeue(Job { delivery: letter.delivery, attempts: 0 }).await;
         Ok(())
@@ -348,7 +352,9 @@ async fn worker(inner: Arc<Inner>) {
     loop {
         match inner.queue.next().await {
             Some(job) => {
-                telemetry::queue_depth(inner.queue.len());
+                if cfg!(feature = "metrics") {
+                    telemetry::queue_depth(inner.queue.len());
+                }
                 run(&inner, job).await;
             }
             // Closed and empty; but a retry may still be waiting to come back.
@@ -413,7 +419,12 @@ async fn run(inner: &Arc<Inner>, job: Job) {
         Err(Failure::Attempt(error) | Failure::Unprocessable(error)) => {
             span.record("outcome", "dead_letter");
             tracing::error!(target: TARGET, %error, "dead-lettered");
-            let letter = DeadLetter { delivery: delivery.clone(), attempts: attempt, error, at: SystemTime::now() };
+            let letter = DeadLetter {
+                delivery: delivery.clone(),
+                attempts: attempt,
+                error,
+                at: SystemTime::now(),
+            };
             if let Some(hook) = &inner.on_dead_letter {
                 hook(&letter);
             }
@@ -431,20 +442,25 @@ async fn run(inner: &Arc<Inner>, job: Job) {
 /// abort it.
 async fn attempt_once(inner: &Inner, delivery: Arc<Delivery>, attempt: u32) -> Result<(), Failure> {
     let future = inner.router.start(delivery, attempt).map_err(Failure::Unprocessable)?;
-    let started = Instant::now();
+    // Clock reads are not free (a system call on some virtual machines).
+    let started = cfg!(feature = "metrics").then(std::time::Instant::now);
     let task = tokio::spawn(future);
     let abort = task.abort_handle();
     let result = match tokio::time::timeout(inner.attempt_timeout, task).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(error))) => Err(Failure::Attempt(error.to_string())),
-        Ok(Err(join)) if join.is_panic() => Err(Failure::Attempt(format!("panic: {}", panic_message(join)))),
+        Ok(Err(join)) if join.is_panic() => {
+            Err(Failure::Attempt(format!("panic: {}", panic_message(join))))
+        }
         Ok(Err(_cancelled)) => Err(Failure::Attempt("cancelled".to_owned())),
         Err(_elapsed) => {
             abort.abort();
             Err(Failure::Attempt(format!("timed out after {:?}", inner.attempt_timeout)))
         }
     };
-    telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
+    if let Some(started) = started {
+        telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
+    }
     result
 }
 

@@ -1,0 +1,153 @@
+//! The server side of the benchmark in `examples/loadgen.rs`:
+//! `cargo run --release --example bench_server -- --help`.
+//!
+//! `--mode bare` answers POST /webhooks with a plain axum route that reads
+//! the body and answers 200; `--mode pipeline` answers it with the whole
+//! hookwarden pipeline (allowlist, verify, envelope, in-memory dedupe, 202
+//! ack) and a handler that does nothing. Both are served the same way
+//! (axum, `ConnectInfo`, `TCP_NODELAY`), so the difference is the pipeline.
+//! On SIGINT or SIGTERM it prints its counters to stderr and exits.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::post;
+use axum::serve::{Listener as _, ListenerExt as _};
+use bytes::Bytes;
+use hookwarden::event::Event;
+use hookwarden::ip::IpAllowlistLayer;
+use hookwarden::router::EventRouter;
+use hookwarden::scheme::StandardWebhooks;
+use hookwarden::{ConfigError, Receiver, ReceiverHandle};
+use http::StatusCode;
+
+use common::{Args, DEMO_SECRET};
+
+const USAGE: &str = "\
+usage: cargo run --release --example bench_server -- [options]
+
+  --mode MODE        bare (an axum route that reads the body, 200) |
+                     pipeline (the hookwarden receiver, 202); default pipeline
+  --listen ADDR      default 127.0.0.1:3000; route POST /webhooks
+  --threads N        runtime worker threads (default: the CPUs this process may use)
+  --queue N          pipeline queue capacity (default 65536)
+  --workers N        pipeline handler concurrency (default 2)
+
+Pipeline secret: the examples' demo secret. Counters on stderr at exit.";
+
+const OPTIONS: &[&str] = &["mode", "listen", "threads", "queue", "workers"];
+
+fn main() {
+    let args = Args::parse(OPTIONS, &[], USAGE);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.parsed::<usize>("threads", USAGE) {
+        runtime.worker_threads(threads.max(1));
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| common::fail(USAGE, &format!("no runtime: {e}")));
+    runtime.block_on(serve(args));
+}
+
+async fn serve(args: Args) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let listen: SocketAddr = args.parsed("listen", USAGE).unwrap_or(([127, 0, 0, 1], 3000).into());
+    let mode = args.get("mode").unwrap_or_else(|| "pipeline".to_owned());
+    let queue: usize = args.parsed("queue", USAGE).unwrap_or(65536);
+    let workers: usize = args.parsed("workers", USAGE).unwrap_or(2);
+
+    let (app, receiver) = match mode.as_str() {
+        "bare" => (Router::new().route("/webhooks", post(bare)), None),
+        "pipeline" => {
+            let receiver =
+                pipeline(queue, workers).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+            (Router::new().route_service("/webhooks", receiver.service()), Some(receiver.handle()))
+        }
+        other => {
+            common::fail(USAGE, &format!("unknown --mode {other:?}: expected bare or pipeline"))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .unwrap_or_else(|e| common::fail(USAGE, &format!("cannot listen on {listen}: {e}")))
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let settings = match &receiver {
+        Some(_) => format!(", queue {queue}, workers {workers}"),
+        None => String::new(),
+    };
+    eprintln!(
+        "bench_server: mode {mode}{settings}, listening on http://{}/webhooks ({threads} CPU(s) available)",
+        listener.local_addr().expect("bound")
+    );
+    let started = Instant::now();
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop())
+        .await
+        .expect("server error");
+    if let Some(handle) = receiver {
+        report(&handle, started.elapsed()).await;
+    }
+}
+
+/// The baseline: read the whole body, answer 200.
+async fn bare(body: Bytes) -> StatusCode {
+    drop(body);
+    StatusCode::OK
+}
+
+fn pipeline(queue: usize, workers: usize) -> Result<Receiver, ConfigError> {
+    let allowlist = IpAllowlistLayer::new(["127.0.0.0/8", "::1/128"])?
+        .peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip());
+    let router = EventRouter::new().catch_all(|_event: Event<serde::de::IgnoredAny>| async {
+        Ok::<_, std::convert::Infallible>(())
+    });
+    Receiver::builder(StandardWebhooks::new([DEMO_SECRET])?)
+        .allowlist(allowlist)
+        .router(router)
+        .queue_capacity(queue)
+        .workers(workers)
+        .build()
+}
+
+async fn report(handle: &ReceiverHandle, uptime: Duration) {
+    let before = handle.stats();
+    let report = handle.shutdown(Duration::from_secs(5)).await;
+    let after = handle.stats();
+    eprintln!(
+        "bench_server: up {:.1} s; accepted {}, handled {}, dead-lettered {}; queued at stop {}; \
+         left after drain {}",
+        uptime.as_secs_f64(),
+        after.accepted,
+        after.handled,
+        after.dead_lettered,
+        before.queued,
+        report.left
+    );
+}
+
+async fn stop() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
