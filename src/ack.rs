@@ -195,7 +195,6 @@ fn handshake(envelope: &Envelope, body: &[u8]) -> Response<Full<Bytes>> {
 }
 
 fn reject(rejection: Rejection) -> Response<Full<Bytes>> {
-    telemetry::rejected(rejection.code());
     rejection.log();
     rejection.into_response()
 }

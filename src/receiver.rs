@@ -67,6 +67,7 @@ use crate::queue::Queue;
 use crate::router::EventRouter;
 use crate::scheme::Scheme;
 use crate::store::{BoxFuture, IdempotencyStore, MemoryStore};
+use crate::telemetry;
 use crate::verify::{Verify, VerifyLayer};
 use crate::{ConfigError, Rejection};
 
@@ -372,11 +373,24 @@ where
         if request.method() != Method::POST {
             let rejection = Rejection::MethodNotAllowed;
             rejection.log();
+            telemetry::rejected(rejection.code());
             return Box::pin(std::future::ready(Ok(rejection.into_response())));
         }
-        match &mut self.stack {
-            Stack::Guarded(service) => Box::pin(service.call(request)),
+        let future = match &mut self.stack {
+            Stack::Guarded(service) => Box::pin(service.call(request)) as Self::Future,
             Stack::Open(service) => Box::pin(service.call(request)),
+        };
+        if cfg!(feature = "metrics") {
+            // Every refusal, whichever stage made it, counted by its code.
+            Box::pin(async move {
+                let response = future.await?;
+                if let Some(rejection) = response.extensions().get::<Rejection>() {
+                    telemetry::rejected(rejection.code());
+                }
+                Ok(response)
+            })
+        } else {
+            future
         }
     }
 }
