@@ -90,6 +90,25 @@ async fn a_panicking_handler_is_retried_and_the_worker_survives() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_handler_that_panics_before_returning_its_future_is_caught_too() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let router = EventRouter::new().on(move |event: Event<Ping>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if event.attempt() == 1 {
+            panic!("panics while being called, not while polled");
+        }
+        async { Ok::<_, std::io::Error>(()) }
+    });
+    let dispatcher = Dispatcher::builder(router).workers(1).start();
+    dispatcher.submit(ping("a", 1)).await.unwrap();
+    dispatcher.submit(ping("b", 2)).await.unwrap();
+    assert!(dispatcher.shutdown(Duration::from_secs(60)).await.drained);
+    assert_eq!(dispatcher.stats().handled, 2, "the only worker survived");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_slow_attempt_times_out_and_counts_as_failed() {
     let router = EventRouter::new().on(|event: Event<Ping>| async move {
         if event.attempt() == 1 {

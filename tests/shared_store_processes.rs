@@ -9,6 +9,8 @@
 
 #![cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code, unused_imports))]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -143,7 +145,7 @@ async fn each_event_handled_once(store_url: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_redis_handle_each_event_once() {
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_REDIS_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_REDIS_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_REDIS_URL not set");
         return;
     };
     each_event_handled_once(&url).await;
@@ -153,10 +155,22 @@ async fn two_processes_sharing_redis_handle_each_event_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_sharing_postgres_handle_each_event_once() {
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_POSTGRES_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_POSTGRES_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_POSTGRES_URL not set");
         return;
     };
     each_event_handled_once(&url).await;
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn two_processes_sharing_redis_handle_each_event_once() {
+    common::skip("built without the `redis` feature");
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn two_processes_sharing_postgres_handle_each_event_once() {
+    common::skip("built without the `postgres` feature");
 }
 
 /// The child process: a receiver on the shared store, until killed.

@@ -10,6 +10,8 @@
 
 #![cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code, unused_imports))]
 
+mod common;
+
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::Arc;
@@ -228,7 +230,7 @@ mod redis {
         use hookwarden::store::RedisStore;
 
         let Some(bin) = std::env::var_os("HOOKWARDEN_TEST_REDIS_SERVER") else {
-            println!("skipped: HOOKWARDEN_TEST_REDIS_SERVER not set");
+            crate::common::skip("HOOKWARDEN_TEST_REDIS_SERVER not set");
             return;
         };
         let port = free_port();
@@ -362,7 +364,7 @@ mod postgres {
         use hookwarden::store::PostgresStore;
 
         let Some(bin) = std::env::var_os("HOOKWARDEN_TEST_PG_BIN") else {
-            println!("skipped: HOOKWARDEN_TEST_PG_BIN not set");
+            crate::common::skip("HOOKWARDEN_TEST_PG_BIN not set");
             return;
         };
         let cluster = PgCluster::create(bin.into(), free_port());
@@ -402,7 +404,7 @@ mod postgres {
 mod redis {
     #[test]
     fn server_stops_and_comes_back() {
-        println!("skipped: built without the `redis` feature");
+        crate::common::skip("built without the `redis` feature");
     }
 }
 
@@ -410,6 +412,6 @@ mod redis {
 mod postgres {
     #[test]
     fn server_stops_and_comes_back() {
-        println!("skipped: built without the `postgres` feature");
+        crate::common::skip("built without the `postgres` feature");
     }
 }

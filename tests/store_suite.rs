@@ -6,6 +6,8 @@
 //! them set and the server unreachable, they fail. Every test uses its own
 //! namespaces, unique to the run, so reruns and parallel tests never meet.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -196,7 +198,7 @@ async fn memory(test: &str) -> Option<Stores> {
 async fn redis(test: &str) -> Option<Stores> {
     use hookwarden::store::RedisStore;
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_REDIS_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_REDIS_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_REDIS_URL not set");
         return None;
     };
     let a = RedisStore::builder(url)
@@ -211,7 +213,7 @@ async fn redis(test: &str) -> Option<Stores> {
 
 #[cfg(not(feature = "redis"))]
 async fn redis(_: &str) -> Option<Stores> {
-    println!("skipped: built without the `redis` feature");
+    crate::common::skip("built without the `redis` feature");
     None
 }
 
@@ -219,7 +221,7 @@ async fn redis(_: &str) -> Option<Stores> {
 async fn postgres(test: &str) -> Option<Stores> {
     use hookwarden::store::PostgresStore;
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_POSTGRES_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_POSTGRES_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_POSTGRES_URL not set");
         return None;
     };
     let a = PostgresStore::builder(url)
@@ -235,7 +237,7 @@ async fn postgres(test: &str) -> Option<Stores> {
 
 #[cfg(not(feature = "postgres"))]
 async fn postgres(_: &str) -> Option<Stores> {
-    println!("skipped: built without the `postgres` feature");
+    crate::common::skip("built without the `postgres` feature");
     None
 }
 
@@ -305,7 +307,7 @@ async fn postgres_never_shows_the_password() {
 async fn postgres_purges_expired_rows() {
     use hookwarden::store::PostgresStore;
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_POSTGRES_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_POSTGRES_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_POSTGRES_URL not set");
         return;
     };
     // A table of its own: the counts below are not disturbed by other tests.
@@ -351,7 +353,7 @@ fn postgres_schema_sql_is_available() {
 async fn postgres_completions_clean_up() {
     use hookwarden::store::PostgresStore;
     let Ok(url) = std::env::var("HOOKWARDEN_TEST_POSTGRES_URL") else {
-        println!("skipped: HOOKWARDEN_TEST_POSTGRES_URL not set");
+        crate::common::skip("HOOKWARDEN_TEST_POSTGRES_URL not set");
         return;
     };
     // A table of its own: no other test's cleanup deletes these rows.

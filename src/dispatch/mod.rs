@@ -34,8 +34,10 @@ mod dead_letter;
 mod retry;
 
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
@@ -438,24 +440,44 @@ async fn run(inner: &Arc<Inner>, job: Job) {
     inner.changed.notify_waiters();
 }
 
-/// One attempt in its own task, so a panic is caught and a timeout can
-/// abort it.
+/// One attempt. Its first poll runs here, with panics caught: a handler that
+/// finishes without waiting needs neither a task nor a timer. One that
+/// waits moves to its own task, where a panic is caught and the timeout can
+/// abort it. (A handler that blocks its thread cannot be interrupted either
+/// way: keep blocking work in `spawn_blocking`.)
 async fn attempt_once(inner: &Inner, delivery: Arc<Delivery>, attempt: u32) -> Result<(), Failure> {
-    let future = inner.router.start(delivery, attempt).map_err(Failure::Unprocessable)?;
+    // Calling the handler may panic before it returns its future.
+    let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        inner.router.start(delivery, attempt)
+    })) {
+        Ok(started) => started.map_err(Failure::Unprocessable)?,
+        Err(payload) => {
+            return Err(Failure::Attempt(format!("panic: {}", panic_message(payload))));
+        }
+    };
     // Clock reads are not free (a system call on some virtual machines).
     let started = cfg!(feature = "metrics").then(std::time::Instant::now);
-    let task = tokio::spawn(future);
-    let abort = task.abort_handle();
-    let result = match tokio::time::timeout(inner.attempt_timeout, task).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(error))) => Err(Failure::Attempt(error.to_string())),
-        Ok(Err(join)) if join.is_panic() => {
-            Err(Failure::Attempt(format!("panic: {}", panic_message(join))))
-        }
-        Ok(Err(_cancelled)) => Err(Failure::Attempt("cancelled".to_owned())),
-        Err(_elapsed) => {
-            abort.abort();
-            Err(Failure::Attempt(format!("timed out after {:?}", inner.attempt_timeout)))
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
+    })
+    .await;
+    let result = match first {
+        Ok(Poll::Ready(outcome)) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
+        Err(payload) => Err(Failure::Attempt(format!("panic: {}", panic_message(payload)))),
+        Ok(Poll::Pending) => {
+            let task = tokio::spawn(future);
+            let abort = task.abort_handle();
+            match tokio::time::timeout(inner.attempt_timeout, task).await {
+                Ok(Ok(outcome)) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
+                Ok(Err(join)) if join.is_panic() => {
+                    Err(Failure::Attempt(format!("panic: {}", panic_message(join.into_panic()))))
+                }
+                Ok(Err(_cancelled)) => Err(Failure::Attempt("cancelled".to_owned())),
+                Err(_elapsed) => {
+                    abort.abort();
+                    Err(Failure::Attempt(format!("timed out after {:?}", inner.attempt_timeout)))
+                }
+            }
         }
     };
     if let Some(started) = started {
@@ -464,8 +486,7 @@ async fn attempt_once(inner: &Inner, delivery: Arc<Delivery>, attempt: u32) -> R
     result
 }
 
-fn panic_message(error: tokio::task::JoinError) -> String {
-    let payload = error.into_panic();
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
