@@ -364,3 +364,41 @@ async fn without_verification_the_envelope_layer_refuses() {
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["error"], "misconfigured");
 }
+
+#[tokio::test]
+async fn the_version_can_come_from_the_url() {
+    let config = EnvelopeConfig::preset(Preset::StandardWebhooks)
+        .version([Source::query("version"), Source::json_pointer("/version").unwrap()])
+        .unwrap();
+    assert!(
+        EnvelopeConfig::preset(Preset::Generic).id([Source::query("id")]).is_err(),
+        "ids are not read from URLs"
+    );
+    let body = br#"{"type":"user.created","version":"1"}"#;
+    let answer = |uri: &'static str| {
+        let config = config.clone();
+        async move {
+            let service = ServiceBuilder::new()
+                .layer(
+                    VerifyLayer::new(StandardWebhooks::new([WHSEC]).unwrap())
+                        .clock(FixedClock::new(NOW)),
+                )
+                .layer(EnvelopeLayer::with_config(config))
+                .service(service_fn(echo));
+            let request = testing::request(
+                uri,
+                testing::standard_webhooks(WHSEC, "msg_1", NOW, body),
+                body.to_vec(),
+            );
+            let response = service.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    assert_eq!(answer("/webhooks?x=1&version=3").await.1["version"], "3");
+    assert_eq!(answer("/webhooks?version=3&version=3").await.1["version"], "3");
+    assert_eq!(answer("/webhooks").await.1["version"], "1", "falls back to the body");
+    assert_eq!(answer("/webhooks?version=").await.1["version"], "1", "empty counts as absent");
+    assert_malformed(answer("/webhooks?version=3&version=4").await);
+}

@@ -92,6 +92,7 @@ impl fmt::Display for JsonPointer {
 /// | [`BodyDigest`](Self::BodyDigest) | ✓ | | | yes |
 /// | [`SignedId`](Self::SignedId) | ✓ | | | yes |
 /// | [`SignedTimestamp`](Self::SignedTimestamp) | | | ✓ | yes |
+/// | [`Query`](Self::Query) | | ✓ | | no (the URL you gave the sender) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Source {
@@ -111,6 +112,11 @@ pub enum Source {
     /// The timestamp the scheme's signature covers
     /// ([`Verified::timestamp`](crate::Verified::timestamp)).
     SignedTimestamp,
+    /// A parameter of the request URL's query string, such as `version` in
+    /// `/webhooks?version=2`: for senders configured with one URL per
+    /// version. Taken as written (no percent-decoding); a parameter given
+    /// twice with different values is malformed.
+    Query(Box<str>),
 }
 
 impl Source {
@@ -119,6 +125,11 @@ impl Source {
         HeaderName::try_from(name)
             .map(Self::Header)
             .map_err(|_| ConfigError::InvalidHeaderName { name: name.to_owned() })
+    }
+
+    /// A query-parameter source, from its name.
+    pub fn query(name: &str) -> Self {
+        Self::Query(name.into())
     }
 
     /// A body source, from a JSON pointer such as `/data/id`.
@@ -314,14 +325,16 @@ impl EnvelopeConfig {
     }
 
     /// Where the event id is read from, in order of preference (any
-    /// source but [`SignedTimestamp`](Source::SignedTimestamp)).
+    /// source but [`SignedTimestamp`](Source::SignedTimestamp) and
+    /// [`Query`](Source::Query)).
     pub fn id(mut self, sources: impl IntoIterator<Item = Source>) -> Result<Self, ConfigError> {
-        self.id = collect("id", sources, |s| !matches!(s, Source::SignedTimestamp))?;
+        self.id =
+            collect("id", sources, |s| !matches!(s, Source::SignedTimestamp | Source::Query(_)))?;
         Ok(self)
     }
 
-    /// Where the event type is read from, in order of preference (headers
-    /// and JSON pointers).
+    /// Where the event type is read from, in order of preference (headers,
+    /// JSON pointers and query parameters).
     pub fn event_type(
         mut self,
         sources: impl IntoIterator<Item = Source>,
@@ -331,7 +344,8 @@ impl EnvelopeConfig {
     }
 
     /// Where the event version is read from, in order of preference
-    /// (headers and JSON pointers); may be empty: every event then has the
+    /// (headers, JSON pointers and query parameters); may be empty: every
+    /// event then has the
     /// [default version](Self::default_version).
     pub fn version(
         mut self,
@@ -345,15 +359,18 @@ impl EnvelopeConfig {
     }
 
     /// Where the timestamp (Unix seconds) is read from, in order of
-    /// preference (any source but [`BodyDigest`](Source::BodyDigest) and
-    /// [`SignedId`](Source::SignedId)); may be empty.
+    /// preference (any source but [`BodyDigest`](Source::BodyDigest),
+    /// [`SignedId`](Source::SignedId) and [`Query`](Source::Query)); may be
+    /// empty.
     pub fn timestamp(
         mut self,
         sources: impl IntoIterator<Item = Source>,
     ) -> Result<Self, ConfigError> {
         self.timestamp = sources.into_iter().collect();
-        if let Some(bad) =
-            self.timestamp.iter().find(|s| matches!(s, Source::BodyDigest | Source::SignedId))
+        if let Some(bad) = self
+            .timestamp
+            .iter()
+            .find(|s| matches!(s, Source::BodyDigest | Source::SignedId | Source::Query(_)))
         {
             return Err(unsupported("timestamp", bad));
         }
@@ -383,7 +400,7 @@ impl EnvelopeConfig {
 }
 
 fn is_text(source: &Source) -> bool {
-    matches!(source, Source::Header(_) | Source::JsonPointer(_))
+    matches!(source, Source::Header(_) | Source::JsonPointer(_) | Source::Query(_))
 }
 
 fn unsupported(field: &'static str, source: &Source) -> ConfigError {

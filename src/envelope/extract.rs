@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, Uri};
 use sha2::{Digest, Sha256};
 
 use super::Envelope;
@@ -20,6 +20,7 @@ const MAX_PLAIN_ID: usize = 200;
 #[derive(Debug, Clone)]
 enum Step {
     Header(HeaderName),
+    Query(Box<str>),
     Body(usize),
     BodyDigest,
     SignedId,
@@ -28,7 +29,7 @@ enum Step {
 
 impl Step {
     fn is_signed(&self) -> bool {
-        !matches!(self, Step::Header(_))
+        !matches!(self, Step::Header(_) | Step::Query(_))
     }
 }
 
@@ -53,6 +54,7 @@ impl Extractor {
                 .iter()
                 .map(|source| match source {
                     Source::Header(name) => Step::Header(name.clone()),
+                    Source::Query(name) => Step::Query(name.clone()),
                     Source::JsonPointer(pointer) => Step::Body(paths.add(pointer)),
                     Source::BodyDigest => Step::BodyDigest,
                     Source::SignedId => Step::SignedId,
@@ -79,6 +81,7 @@ impl Extractor {
     pub(crate) fn extract(
         &self,
         headers: &HeaderMap,
+        uri: &Uri,
         verified: &Verified,
     ) -> Result<Envelope, Malformed> {
         let body = verified.body();
@@ -93,7 +96,7 @@ impl Extractor {
         let mut digest = || cached_digest.get_or_insert_with(|| hex_sha256(body)).clone();
 
         let text = |steps, digest: &mut dyn FnMut() -> String| {
-            first_text(steps, headers, verified, &found, digest)
+            first_text(steps, headers, uri, verified, &found, digest)
         };
 
         let Some((event_type, _)) = text(&self.event_type, &mut digest)? else {
@@ -112,7 +115,7 @@ impl Extractor {
             Step::Header(name) => {
                 headers.get(name).and_then(|v| unix_seconds(v.to_str().ok()?.trim()))
             }
-            Step::BodyDigest | Step::SignedId => None,
+            Step::BodyDigest | Step::SignedId | Step::Query(_) => None,
         });
 
         let scheme = verified.scheme();
@@ -150,6 +153,7 @@ impl Extractor {
 fn first_text<'s>(
     steps: &'s [Step],
     headers: &HeaderMap,
+    uri: &Uri,
     verified: &Verified,
     found: &[Option<Found>],
     digest: &mut dyn FnMut() -> String,
@@ -157,6 +161,7 @@ fn first_text<'s>(
     for step in steps {
         let value = match step {
             Step::Header(name) => header(headers, name)?,
+            Step::Query(name) => query_parameter(uri, name)?,
             Step::Body(slot) => match found[*slot].clone() {
                 None => None,
                 Some(value) => Some(
@@ -185,6 +190,23 @@ impl From<Malformed> for Rejection {
     fn from(_: Malformed) -> Self {
         Rejection::MalformedEvent
     }
+}
+
+/// A query parameter that must appear once (or repeated with the same
+/// value); `name` alone or `name=` counts as absent.
+fn query_parameter(uri: &Uri, name: &str) -> Result<Option<String>, Malformed> {
+    let mut found: Option<&str> = None;
+    for pair in uri.query().unwrap_or_default().split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key != name {
+            continue;
+        }
+        if found.is_some_and(|earlier| earlier != value) {
+            return Err(Malformed("a query parameter is repeated with different values"));
+        }
+        found = Some(value);
+    }
+    Ok(found.map(str::to_owned))
 }
 
 /// A header that must appear once (or repeated with the same value) and be
@@ -232,12 +254,16 @@ mod tests {
         let extractor = Extractor::new(&EnvelopeConfig::preset(Preset::Stripe));
         let long = format!(r#"{{"id":"{}","type":"t"}}"#, "x".repeat(201));
         let body: &'static [u8] = Box::leak(long.into_bytes().into_boxed_slice());
-        let envelope = extractor.extract(&HeaderMap::new(), &verified("stripe", body)).unwrap();
+        let envelope = extractor
+            .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
+            .unwrap();
         assert!(envelope.dedupe_key().unwrap().starts_with("stripe:id-sha256:"));
         assert_eq!(envelope.id().unwrap().len(), 201);
 
         let body = br#"{"id":"a\u0000b","type":"t"}"#;
-        let envelope = extractor.extract(&HeaderMap::new(), &verified("stripe", body)).unwrap();
+        let envelope = extractor
+            .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
+            .unwrap();
         assert!(envelope.dedupe_key().unwrap().starts_with("stripe:id-sha256:"));
     }
 
@@ -250,11 +276,17 @@ mod tests {
             br#"{"id":"1","type":"t","api_version":[]}"#,
         ] {
             let body: &'static [u8] = Box::leak(body.to_vec().into_boxed_slice());
-            assert!(extractor.extract(&HeaderMap::new(), &verified("stripe", body)).is_err());
+            assert!(
+                extractor
+                    .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
+                    .is_err()
+            );
         }
         // `null` and "" are absent; numbers are printed.
         let body = br#"{"id":42,"type":"t","api_version":null,"created":"17"}"#;
-        let envelope = extractor.extract(&HeaderMap::new(), &verified("stripe", body)).unwrap();
+        let envelope = extractor
+            .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
+            .unwrap();
         assert_eq!(envelope.id(), Some("42"));
         assert_eq!(envelope.version(), "1");
         assert_eq!(envelope.timestamp(), Some(17));

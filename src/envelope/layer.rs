@@ -165,7 +165,7 @@ where
             return ResponseFuture::rejected(Rejection::Misconfigured);
         };
         let extractor = self.select.for_scheme(verified.scheme());
-        match extractor.extract(request.headers(), verified) {
+        match extractor.extract(request.headers(), request.uri(), verified) {
             Ok(envelope) => {
                 tracing::trace!(
                     target: "hookwarden::envelope",
