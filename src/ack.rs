@@ -89,6 +89,7 @@ impl Ack {
         if !self.dispatcher.accepts(envelope.event_type(), envelope.version()) {
             tracing::debug!(target: TARGET, id, r#type = envelope.event_type(), version = envelope.version(), "no handler: ignored");
             telemetry::delivery("ignored");
+            self.dispatcher.count_ignored();
             let body = serde_json::json!({
                 "status": "ignored",
                 "id": id,

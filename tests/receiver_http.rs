@@ -340,6 +340,7 @@ async fn unknown_types_are_ignored_or_reach_the_catch_all() {
     assert_eq!(answer.json["type"], "user.deleted");
     // A version with no route is unknown too.
     assert_eq!(deliver(addr, "evt_v9", "user.registered", "9").await.json["status"], "ignored");
+    assert_eq!(plain.handle().stats().ignored, 2, "ignored events are counted");
 
     let caught = Arc::new(Mutex::new(Vec::new()));
     let c = caught.clone();

@@ -64,6 +64,9 @@ pub type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 pub struct Stats {
     /// Deliveries accepted into the queue.
     pub accepted: u64,
+    /// Deliveries acknowledged without work: no handler takes their type
+    /// and version.
+    pub ignored: u64,
     /// Deliveries whose handler succeeded.
     pub handled: u64,
     /// Failed attempts that were scheduled for a retry.
@@ -187,6 +190,7 @@ impl DispatcherBuilder {
             dead: DeadLetters::new(self.dead_letter_capacity),
             on_dead_letter: self.on_dead_letter,
             accepted: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
@@ -230,6 +234,7 @@ struct Inner {
     dead: DeadLetters,
     on_dead_letter: Option<DeadLetterHook>,
     accepted: AtomicU64,
+    ignored: AtomicU64,
     handled: AtomicU64,
     retries: AtomicU64,
     dead_lettered: AtomicU64,
@@ -277,6 +282,12 @@ impl Dispatcher {
         self.inner.router.accepts(event_type, version)
     }
 
+    /// Counts a delivery acknowledged without work because no handler
+    /// takes it.
+    pub fn count_ignored(&self) {
+        self.inner.ignored.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_closing(&self) -> bool {
         self.inner.closing.load(Ordering::Acquire)
@@ -302,6 +313,7 @@ impl Dispatcher {
         let inner = &self.inner;
         Stats {
             accepted: inner.accepted.load(Ordering::Relaxed),
+            ignored: inner.ignored.load(Ordering::Relaxed),
             handled: inner.handled.load(Ordering::Relaxed),
             retries: inner.retries.load(Ordering::Relaxed),
             dead_lettered: inner.dead_lettered.load(Ordering::Relaxed),
