@@ -91,7 +91,10 @@ async fn on_stripe(event: Event<StripeEvent>) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let args = Args::parse(&["secret", "listen"], &[], USAGE);
     let secrets = args.all("secret");
     if secrets.is_empty() {
