@@ -39,6 +39,8 @@
 //!
 //! [tower]: https://docs.rs/tower
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod ack;
