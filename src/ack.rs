@@ -25,7 +25,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
@@ -35,6 +34,7 @@ use crate::dedupe::{Attempt, Claims};
 use crate::dispatch::Dispatcher;
 use crate::envelope::Envelope;
 use crate::event::Delivery;
+use crate::response;
 use crate::scheme::Verified;
 use crate::store::BoxFuture;
 use crate::telemetry;
@@ -108,7 +108,7 @@ impl Ack {
             // acknowledged: the sender needs no retry.
             Ok(Attempt::InFlight | Attempt::Done) => {
                 telemetry::delivery("duplicate");
-                return status_response(StatusCode::OK, "duplicate", id);
+                return response::status(StatusCode::OK, "duplicate", id);
             }
             Err(error) => {
                 tracing::warn!(target: TARGET, %error, "idempotency store unavailable");
@@ -127,7 +127,7 @@ impl Ack {
         match self.dispatcher.submit(delivery).await {
             Ok(()) => {
                 telemetry::delivery("accepted");
-                status_response(StatusCode::ACCEPTED, "accepted", id)
+                response::status(StatusCode::ACCEPTED, "accepted", id)
             }
             Err(error) => {
                 tracing::warn!(target: TARGET, %error, id, "not queued; releasing the claim");
@@ -201,40 +201,5 @@ fn reject(rejection: Rejection) -> Response<Full<Bytes>> {
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    json_bytes(status, body.to_string().into_bytes())
-}
-
-/// `{"id":…,"status":…}`, the same bytes as `json!` would give (keys in
-/// order), written directly: this is the answer to nearly every delivery.
-fn status_response(status: StatusCode, word: &'static str, id: &str) -> Response<Full<Bytes>> {
-    let mut body = Vec::with_capacity(id.len() + word.len() + 24);
-    body.extend_from_slice(b"{\"id\":");
-    serde_json::to_writer(&mut body, id).expect("writing a string to a Vec cannot fail");
-    body.extend_from_slice(b",\"status\":\"");
-    body.extend_from_slice(word.as_bytes());
-    body.extend_from_slice(b"\"}");
-    json_bytes(status, body)
-}
-
-fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn status_bodies_match_json_macro() {
-        for (word, id) in [("accepted", "evt_1"), ("duplicate", "a \"quoted\" \\ id\n\u{1}é")] {
-            let response = status_response(StatusCode::ACCEPTED, word, id);
-            let expected = serde_json::json!({ "status": word, "id": id }).to_string();
-            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap();
-            let body = body.to_bytes();
-            assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
-        }
-    }
+    response::json(status, body.to_string().into_bytes())
 }

@@ -5,13 +5,13 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::claims::{Attempt, ClaimGuard};
 use crate::Rejection;
+use crate::response;
 use crate::store::StoreError;
 
 type Claiming = Pin<Box<dyn Future<Output = Result<Attempt, StoreError>> + Send>>;
@@ -113,7 +113,11 @@ where
                                 target: "hookwarden::dedupe",
                                 "duplicate of a processed event"
                             );
-                            return Poll::Ready(Ok(duplicate(id)));
+                            return Poll::Ready(Ok(response::status(
+                                StatusCode::OK,
+                                "duplicate",
+                                id,
+                            )));
                         }
                         Ok(Attempt::InFlight) => {
                             let rejection = Rejection::InProgress { retry_after: *retry_after };
@@ -175,21 +179,6 @@ where
             }
         }
     }
-}
-
-/// `200 {"status":"duplicate","id":…}`: the event was already processed.
-fn duplicate<ResBody: From<Bytes>>(id: &str) -> Response<ResBody> {
-    #[derive(serde::Serialize)]
-    struct Duplicate<'a> {
-        status: &'static str,
-        id: &'a str,
-    }
-    let body = serde_json::to_vec(&Duplicate { status: "duplicate", id })
-        .expect("a struct of strings serializes");
-    let mut response = Response::new(ResBody::from(Bytes::from(body)));
-    *response.status_mut() = StatusCode::OK;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
 }
 
 impl<S, B> fmt::Debug for ResponseFuture<S, B>

@@ -70,15 +70,9 @@ impl RetryPolicy {
     }
 }
 
-/// A uniform draw from `[0, 1)`; for jitter only, not for secrets.
+/// A uniform draw from `[0, 1)`; for jitter only.
 fn random_unit() -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    (crate::random::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

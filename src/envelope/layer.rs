@@ -1,18 +1,16 @@
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::config::{DedupeKey, EnvelopeConfig, Preset};
 use super::extract::Extractor;
 use crate::Rejection;
+use crate::future::ResponseFuture;
 use crate::scheme::Verified;
 
 /// Which extractor applies to a request.
@@ -162,7 +160,9 @@ where
                 "no `Verified` in the request extensions: EnvelopeLayer must run inside \
                  VerifyLayer (order: Verify, then Envelope, then Dedupe)"
             );
-            return ResponseFuture::rejected(Rejection::Misconfigured);
+            let rejection = Rejection::Misconfigured;
+            rejection.log();
+            return ResponseFuture::rejected(rejection);
         };
         let extractor = self.select.for_scheme(verified.scheme());
         match extractor.extract(request.headers(), request.uri(), verified) {
@@ -174,7 +174,7 @@ where
                     "envelope read"
                 );
                 request.extensions_mut().insert(envelope);
-                ResponseFuture { state: State::Inner { future: self.inner.call(request) } }
+                ResponseFuture::inner(self.inner.call(request))
             }
             Err(malformed) => {
                 tracing::debug!(
@@ -182,55 +182,10 @@ where
                     reason = malformed.0,
                     "authentic request is not a readable event"
                 );
-                ResponseFuture::rejected(malformed.into())
-            }
-        }
-    }
-}
-
-pin_project! {
-    /// Response future of [`ExtractEnvelope`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        state: State<F>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Inner { #[pin] future: F },
-        Rejected { rejection: Option<Rejection> },
-    }
-}
-
-impl<F> ResponseFuture<F> {
-    fn rejected(rejection: Rejection) -> Self {
-        Self { state: State::Rejected { rejection: Some(rejection) } }
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: From<Bytes>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future } => future.poll(cx),
-            StateProj::Rejected { rejection } => {
-                let rejection = rejection.take().expect("polled after completion");
+                let rejection = Rejection::from(malformed);
                 rejection.log();
-                Poll::Ready(Ok(rejection.into_response()))
+                ResponseFuture::rejected(rejection)
             }
         }
-    }
-}
-
-impl<F> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

@@ -80,8 +80,9 @@ mod extract;
 mod layer;
 mod probe;
 
+pub use crate::future::ResponseFuture;
 pub use config::{DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Preset, Source};
-pub use layer::{EnvelopeLayer, ExtractEnvelope, ResponseFuture};
+pub use layer::{EnvelopeLayer, ExtractEnvelope};
 
 /// What a verified delivery says about itself, left in the request's
 /// extensions by [`EnvelopeLayer`].

@@ -116,15 +116,14 @@
 //!   ready but not called, as with other tower layers that reject early.
 
 mod client_ip;
-mod future;
 mod layer;
 mod peer;
 pub mod providers;
 mod ranges;
 mod service;
 
+pub use crate::future::ResponseFuture;
 pub use client_ip::{ClientIp, ClientIpSource, DEFAULT_MAX_HOPS};
-pub use future::ResponseFuture;
 pub use layer::{AllowlistHandle, IpAllowlistLayer};
 pub use peer::{PeerAddr, SetPeerAddr};
 pub use ranges::IpRanges;

@@ -8,8 +8,8 @@ use tower_service::Service;
 
 use super::ClientIp;
 use super::client_ip::resolve;
-use super::future::ResponseFuture;
 use super::layer::Config;
+use crate::future::ResponseFuture;
 use crate::{REJECTION_TARGET, Rejection};
 
 /// A service that lets only allowed clients through to `S`; see the

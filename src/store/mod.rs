@@ -180,19 +180,9 @@ impl fmt::Debug for ClaimToken {
 }
 
 fn rand_u128() -> u128 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    // Unique per process (counter) and unpredictable (SipHash with random
-    // keys); tokens are compared, never used as secrets.
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let state = RandomState::new();
-    let mut hi = state.build_hasher();
-    hi.write_u64(n);
-    let mut lo = state.build_hasher();
-    lo.write_u64(!n);
-    (u128::from(hi.finish()) << 64) | u128::from(lo.finish())
+    // Unique per process and unpredictable; tokens are compared, never
+    // used as secrets.
+    (u128::from(crate::random::random_u64()) << 64) | u128::from(crate::random::random_u64())
 }
 
 /// The store could not answer (unreachable, timed out, or failed).

@@ -1,3 +1,6 @@
+//! The response future shared by layers that decide in `call`: either the
+//! inner service's future, or a refusal rendered as a response.
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +13,9 @@ use pin_project_lite::pin_project;
 use crate::Rejection;
 
 pin_project! {
-    /// Response future of [`IpAllowlist`](super::IpAllowlist).
+    /// Response future of [`IpAllowlist`](crate::ip::IpAllowlist) and
+    /// [`ExtractEnvelope`](crate::envelope::ExtractEnvelope): the inner
+    /// service's answer, or a rejection decided before calling it.
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
@@ -20,7 +25,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F> {
-        // Allowed: the inner service is answering.
+        // Let through: the inner service is answering.
         Inner {
             #[pin]
             future: F,
@@ -33,11 +38,12 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         Self { state: State::Inner { future } }
     }
 
-    pub(super) fn rejected(rejection: Rejection) -> Self {
+    /// A refusal; the caller has logged it.
+    pub(crate) fn rejected(rejection: Rejection) -> Self {
         Self { state: State::Rejected { rejection: Some(rejection) } }
     }
 }
