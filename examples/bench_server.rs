@@ -55,13 +55,7 @@ fn main() {
 }
 
 async fn serve(args: Args) {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
+    common::init_logging("warn");
     let listen: SocketAddr = args.parsed("listen", USAGE).unwrap_or(([127, 0, 0, 1], 3000).into());
     let mode = args.get("mode").unwrap_or_else(|| "pipeline".to_owned());
     let queue: usize = args.parsed("queue", USAGE).unwrap_or(65536);

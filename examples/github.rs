@@ -12,9 +12,6 @@
 
 mod common;
 
-use std::time::Duration;
-
-use axum::Router;
 use hookwarden::Receiver;
 use hookwarden::event::{Event, EventType};
 use hookwarden::router::EventRouter;
@@ -108,10 +105,7 @@ async fn issues(event: Event<Issues>) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    common::init_logging("info");
     let args = Args::parse(&["secret", "listen"], &[], USAGE);
     let secrets = args.all("secret");
     if secrets.is_empty() {
@@ -124,15 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .router(EventRouter::new().on(ping).on(push).on(issues))
         .build()?;
 
-    let app = Router::new().route_service("/webhooks/github", receiver.service());
     let listen = args.get("listen").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
-    eprintln!("GitHub webhooks on http://{listen}/webhooks/github");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    receiver.handle().shutdown(Duration::from_secs(10)).await;
+    common::serve(&receiver, "/webhooks/github", &listen).await?;
     Ok(())
 }

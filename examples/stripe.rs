@@ -10,9 +10,6 @@
 
 mod common;
 
-use std::time::Duration;
-
-use axum::Router;
 use hookwarden::Receiver;
 use hookwarden::event::Event;
 use hookwarden::router::EventRouter;
@@ -91,10 +88,7 @@ async fn on_stripe(event: Event<StripeEvent>) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    common::init_logging("info");
     let args = Args::parse(&["secret", "listen"], &[], USAGE);
     let secrets = args.all("secret");
     if secrets.is_empty() {
@@ -104,15 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .router(EventRouter::new().catch_all(on_stripe))
         .build()?;
 
-    let app = Router::new().route_service("/webhooks/stripe", receiver.service());
     let listen = args.get("listen").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
-    let listener = tokio::net::TcpListener::bind(&listen).await?;
-    eprintln!("Stripe webhooks on http://{listen}/webhooks/stripe");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
-    receiver.handle().shutdown(Duration::from_secs(10)).await;
+    common::serve(&receiver, "/webhooks/stripe", &listen).await?;
     Ok(())
 }

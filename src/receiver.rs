@@ -59,7 +59,7 @@ use crate::ack::Ack;
 use crate::clock::Clock;
 use crate::dedupe::{Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
 use crate::dispatch::{
-    DeadLetter, DeadLetterHook, Dispatcher, ReplayError, RetryPolicy, ShutdownReport, Stats,
+    DeadLetter, Dispatcher, DispatcherBuilder, ReplayError, RetryPolicy, ShutdownReport, Stats,
 };
 use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
@@ -82,14 +82,7 @@ pub struct ReceiverBuilder {
     store: Option<Arc<dyn IdempotencyStore>>,
     lease: Option<Duration>,
     retain: Duration,
-    router: EventRouter,
-    queue: Option<Arc<dyn Queue>>,
-    queue_capacity: usize,
-    workers: usize,
-    attempt_timeout: Duration,
-    retry: RetryPolicy,
-    dead_letter_capacity: usize,
-    on_dead_letter: Option<DeadLetterHook>,
+    dispatcher: DispatcherBuilder,
     retry_after: Duration,
     unknown_status: StatusCode,
 }
@@ -97,7 +90,7 @@ pub struct ReceiverBuilder {
 impl ReceiverBuilder {
     /// The handlers (default: none, so every event is `ignored`).
     pub fn router(mut self, router: EventRouter) -> Self {
-        self.router = router;
+        self.dispatcher = self.dispatcher.router(router);
         self
     }
 
@@ -172,43 +165,43 @@ impl ReceiverBuilder {
 
     /// Another queue, e.g. a durable inbox (default: in memory).
     pub fn queue(mut self, queue: impl Queue) -> Self {
-        self.queue = Some(Arc::new(queue));
+        self.dispatcher = self.dispatcher.queue(queue);
         self
     }
 
     /// Capacity of the in-memory queue (default 1024).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity;
+        self.dispatcher = self.dispatcher.queue_capacity(capacity);
         self
     }
 
     /// How many handlers run at once (default 4).
     pub fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
+        self.dispatcher = self.dispatcher.workers(workers);
         self
     }
 
     /// How long one handler attempt may take (default 30 s).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.dispatcher = self.dispatcher.attempt_timeout(timeout);
         self
     }
 
     /// How failed attempts are retried.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
+        self.dispatcher = self.dispatcher.retry(policy);
         self
     }
 
     /// How many dead letters are kept (default 1000).
     pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
-        self.dead_letter_capacity = capacity;
+        self.dispatcher = self.dispatcher.dead_letter_capacity(capacity);
         self
     }
 
     /// Called for every new dead letter.
     pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
-        self.on_dead_letter = Some(Arc::new(hook));
+        self.dispatcher = self.dispatcher.on_dead_letter(hook);
         self
     }
 
@@ -231,21 +224,10 @@ impl ReceiverBuilder {
     /// Outside a tokio runtime (the workers are spawned on it).
     pub fn build(self) -> Result<Receiver, ConfigError> {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let lease = self.lease.unwrap_or_else(|| default_lease(&self.retry, self.attempt_timeout));
-        let mut dispatcher = Dispatcher::builder(self.router)
-            .queue_capacity(self.queue_capacity)
-            .workers(self.workers)
-            .attempt_timeout(self.attempt_timeout)
-            .retry(self.retry)
-            .dead_letter_capacity(self.dead_letter_capacity)
-            .store(store.clone(), self.retain);
-        if let Some(queue) = self.queue {
-            dispatcher = dispatcher.shared_queue(queue);
-        }
-        if let Some(hook) = self.on_dead_letter {
-            dispatcher = dispatcher.on_dead_letter(move |letter| hook(letter));
-        }
-        let dispatcher = dispatcher.start();
+        let lease = self.lease.unwrap_or_else(|| {
+            (self.dispatcher.schedule_length() + Duration::from_secs(60)).max(DEFAULT_LEASE)
+        });
+        let dispatcher = self.dispatcher.store(store.clone(), self.retain).start();
         let claims = Claims::from_shared(store).lease(lease).retain(self.retain);
         let ack = Ack::new(dispatcher.clone(), claims)
             .retry_after(self.retry_after)
@@ -272,21 +254,11 @@ impl ReceiverBuilder {
     }
 }
 
-/// A lease long enough for every attempt and backoff, plus a margin.
-fn default_lease(retry: &RetryPolicy, attempt_timeout: Duration) -> Duration {
-    let attempts = retry.max_attempts();
-    let backoffs: Duration = (1..attempts).map(|n| retry.backoff(n, 1.0)).sum();
-    let schedule = attempt_timeout.saturating_mul(attempts) + backoffs + Duration::from_secs(60);
-    schedule.max(DEFAULT_LEASE)
-}
-
 impl fmt::Debug for ReceiverBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReceiverBuilder")
             .field("verify", &self.verify)
-            .field("router", &self.router)
-            .field("workers", &self.workers)
-            .field("queue_capacity", &self.queue_capacity)
+            .field("dispatcher", &self.dispatcher)
             .finish_non_exhaustive()
     }
 }
@@ -315,14 +287,7 @@ impl Receiver {
             store: None,
             lease: None,
             retain: DEFAULT_RETAIN,
-            router: EventRouter::new(),
-            queue: None,
-            queue_capacity: 1024,
-            workers: 4,
-            attempt_timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
-            dead_letter_capacity: 1000,
-            on_dead_letter: None,
+            dispatcher: Dispatcher::builder(EventRouter::new()),
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
         }

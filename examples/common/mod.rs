@@ -97,6 +97,38 @@ impl Args {
     }
 }
 
+/// Logs to stderr (colours only on a terminal), at `RUST_LOG` or else
+/// `default_level`.
+pub(crate) fn init_logging(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_level.into()),
+        )
+        .init();
+}
+
+/// Serves `receiver` at `path` on `listen` until Ctrl-C, then lets its
+/// workers drain for up to 10 s.
+pub(crate) async fn serve(
+    receiver: &hookwarden::Receiver,
+    path: &str,
+    listen: &str,
+) -> std::io::Result<()> {
+    let app = axum::Router::new().route_service(path, receiver.service());
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    eprintln!("webhooks on http://{}{path}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    receiver.handle().shutdown(std::time::Duration::from_secs(10)).await;
+    Ok(())
+}
+
 /// Prints the problem and the usage to stderr and exits with status 2.
 pub(crate) fn fail(usage: &str, problem: &str) -> ! {
     eprintln!("error: {problem}\n\n{usage}");

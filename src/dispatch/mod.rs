@@ -118,6 +118,21 @@ pub struct DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
+    /// The handlers.
+    pub fn router(mut self, router: EventRouter) -> Self {
+        self.router = router;
+        self
+    }
+
+    /// How long a delivery may take from its first attempt to its last
+    /// (every attempt timing out, every backoff at its longest): a claim's
+    /// lease should outlast it.
+    pub fn schedule_length(&self) -> Duration {
+        let attempts = self.retry.max_attempts();
+        let backoffs: Duration = (1..attempts).map(|n| self.retry.backoff(n, 1.0)).sum();
+        self.attempt_timeout.saturating_mul(attempts) + backoffs
+    }
+
     /// Capacity of the default in-memory queue (default 1024).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
