@@ -113,11 +113,7 @@ where
                                 target: "hookwarden::dedupe",
                                 "duplicate of a processed event"
                             );
-                            return Poll::Ready(Ok(response::status(
-                                StatusCode::OK,
-                                "duplicate",
-                                id,
-                            )));
+                            return Poll::Ready(Ok(duplicate(id)));
                         }
                         Ok(Attempt::InFlight) => {
                             let rejection = Rejection::InProgress { retry_after: *retry_after };
@@ -179,6 +175,18 @@ where
             }
         }
     }
+}
+
+/// `200 {"status":"duplicate","id":…}`: the event was already processed.
+fn duplicate<ResBody: From<Bytes>>(id: &str) -> Response<ResBody> {
+    #[derive(serde::Serialize)]
+    struct Duplicate<'a> {
+        status: &'static str,
+        id: &'a str,
+    }
+    let body = serde_json::to_vec(&Duplicate { status: "duplicate", id })
+        .expect("a struct of strings serializes");
+    response::json(StatusCode::OK, body)
 }
 
 impl<S, B> fmt::Debug for ResponseFuture<S, B>
