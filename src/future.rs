@@ -1,5 +1,7 @@
-//! The response future shared by layers that decide in `call`: either the
-//! inner service's future, or a refusal rendered as a response.
+//! Futures shared across the crate: [`BoxFuture`], the shape of every
+//! object-safe async method (stores, inboxes, handlers), and the response
+//! future of layers that decide in `call`: either the inner service's
+//! future, or a refusal rendered as a response.
 
 use std::fmt;
 use std::future::Future;
@@ -11,6 +13,11 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use crate::Rejection;
+
+/// A boxed, sendable future, as returned by the methods of
+/// [`IdempotencyStore`](crate::store::IdempotencyStore) and
+/// [`Inbox`](crate::inbox::Inbox).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 pin_project! {
     /// Response future of [`IpAllowlist`](crate::ip::IpAllowlist) and

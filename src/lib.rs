@@ -16,9 +16,11 @@
 //! * [`envelope`]: [`EnvelopeLayer`], the event id, type and version.
 //! * [`dedupe`]: [`DedupeLayer`], each event once, claimed in a
 //!   [`store`] (in memory, Redis, PostgreSQL).
-//! * [`ack`], [`queue`], [`dispatch`], [`router`], [`event`]: the immediate
-//!   202, the bounded queue, the workers with retries and dead letters, and
-//!   typed, version-dispatched handlers.
+//! * [`background`]: everything after the request path, also at the crate
+//!   root: [`ack`] (the 202 once the delivery is kept), [`inbox`] (where it
+//!   is kept: in memory, SQLite, PostgreSQL or Redis), [`dispatch`] (the
+//!   workers, with leases, retries and dead letters), [`router`] and
+//!   [`event`] (typed, version-dispatched handlers).
 //! * [`Receiver`]: all of the above as one service.
 //! * [`Rejection`]: every reason a request can be refused;
 //!   [`telemetry`]: metric names and span fields.
@@ -43,22 +45,19 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod ack;
+mod backend;
+pub mod background;
 pub mod clock;
 pub mod dedupe;
-pub mod dispatch;
 pub mod envelope;
 mod error;
-pub mod event;
 mod future;
 pub mod ip;
 pub mod mac;
-pub mod queue;
 mod random;
 pub mod receiver;
 mod rejection;
 mod response;
-pub mod router;
 pub mod scheme;
 pub mod store;
 pub mod telemetry;
@@ -66,6 +65,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod verify;
 
+pub use background::{ack, dispatch, event, inbox, router};
 pub use dedupe::DedupeLayer;
 pub use envelope::{Envelope, EnvelopeLayer};
 pub use error::ConfigError;

@@ -1,5 +1,5 @@
 //! The whole pipeline in one service: IpAllowlist → Verify → Envelope →
-//! Dedupe → Ack, and a handle for shutdown, dead letters and replay.
+//! Ack into the inbox, and a handle for shutdown, dead letters and replay.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -55,18 +55,17 @@ use http_body_util::Full;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::ack::Ack;
-use crate::clock::Clock;
-use crate::dedupe::{Claims, DEFAULT_LEASE, DEFAULT_RETAIN};
-use crate::dispatch::{
+use crate::background::ack::Ack;
+use crate::background::dispatch::{
     DeadLetter, Dispatcher, DispatcherBuilder, ReplayError, RetryPolicy, ShutdownReport, Stats,
 };
+use crate::background::inbox::{Inbox, InboxError};
+use crate::background::router::EventRouter;
+use crate::clock::Clock;
 use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
+use crate::future::BoxFuture;
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
-use crate::queue::Queue;
-use crate::router::EventRouter;
 use crate::scheme::Scheme;
-use crate::store::{BoxFuture, IdempotencyStore, MemoryStore};
 use crate::telemetry;
 use crate::verify::{Verify, VerifyLayer};
 use crate::{ConfigError, Rejection};
@@ -79,9 +78,6 @@ pub struct ReceiverBuilder {
     envelope: Option<EnvelopeConfig>,
     default_version: Option<Box<str>>,
     allowlist: Option<IpAllowlistLayer>,
-    store: Option<Arc<dyn IdempotencyStore>>,
-    lease: Option<Duration>,
-    retain: Duration,
     dispatcher: DispatcherBuilder,
     retry_after: Duration,
     unknown_status: StatusCode,
@@ -100,15 +96,18 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Where event ids are claimed (default: an in-memory store, which
-    /// dedupes within this process only).
-    pub fn store(self, store: impl IdempotencyStore) -> Self {
-        self.shared_store(Arc::new(store))
+    /// Where acknowledged deliveries are kept, and deduped (default: an
+    /// in-memory inbox, which dedupes within this process and loses what is
+    /// not yet handled when the process exits; see [`inbox`](crate::inbox)
+    /// for the durable ones).
+    pub fn inbox(mut self, inbox: impl Inbox) -> Self {
+        self.dispatcher = self.dispatcher.inbox(inbox);
+        self
     }
 
-    /// Like [`store`](Self::store), for a store chosen at run time.
-    pub fn shared_store(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
-        self.store = Some(store);
+    /// Like [`inbox`](Self::inbox), for an inbox chosen at run time.
+    pub fn shared_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.dispatcher = self.dispatcher.shared_inbox(inbox);
         self
     }
 
@@ -149,29 +148,25 @@ impl ReceiverBuilder {
         self
     }
 
-    /// How long a claim holds while its event is queued, handled and
-    /// retried (default: enough for the whole retry schedule, at least 5
-    /// minutes).
+    /// How long a worker's lease on a delivery lasts between renewals
+    /// (default 30 s): after a crash, its deliveries are handed out again
+    /// within this time.
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = Some(lease);
+        self.dispatcher = self.dispatcher.lease(lease);
         self
     }
 
-    /// How long a handled event's id is remembered (default 7 days).
-    pub fn retain(mut self, retain: Duration) -> Self {
-        self.retain = retain;
+    /// Capacity of the default in-memory inbox (default 1024); a durable
+    /// inbox is given its capacity when it is built.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.dispatcher = self.dispatcher.capacity(capacity);
         self
     }
 
-    /// Another queue, e.g. a durable inbox (default: in memory).
-    pub fn queue(mut self, queue: impl Queue) -> Self {
-        self.dispatcher = self.dispatcher.queue(queue);
-        self
-    }
-
-    /// Capacity of the in-memory queue (default 1024).
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.dispatcher = self.dispatcher.queue_capacity(capacity);
+    /// How often idle workers look for retries that fell due and for work
+    /// accepted by other replicas (default 500 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.dispatcher = self.dispatcher.poll_interval(interval);
         self
     }
 
@@ -190,12 +185,6 @@ impl ReceiverBuilder {
     /// How failed attempts are retried.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.dispatcher = self.dispatcher.retry(policy);
-        self
-    }
-
-    /// How many dead letters are kept (default 1000).
-    pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
-        self.dispatcher = self.dispatcher.dead_letter_capacity(capacity);
         self
     }
 
@@ -223,13 +212,8 @@ impl ReceiverBuilder {
     ///
     /// Outside a tokio runtime (the workers are spawned on it).
     pub fn build(self) -> Result<Receiver, ConfigError> {
-        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let lease = self.lease.unwrap_or_else(|| {
-            (self.dispatcher.schedule_length() + Duration::from_secs(60)).max(DEFAULT_LEASE)
-        });
-        let dispatcher = self.dispatcher.store(store.clone(), self.retain).start();
-        let claims = Claims::from_shared(store).lease(lease).retain(self.retain);
-        let ack = Ack::new(dispatcher.clone(), claims)
+        let dispatcher = self.dispatcher.start();
+        let ack = Ack::new(dispatcher.clone())
             .retry_after(self.retry_after)
             .unknown_status(self.unknown_status);
         let mut envelope = match self.envelope {
@@ -284,9 +268,6 @@ impl Receiver {
             envelope: None,
             default_version: None,
             allowlist: None,
-            store: None,
-            lease: None,
-            retain: DEFAULT_RETAIN,
             dispatcher: Dispatcher::builder(EventRouter::new()),
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
@@ -381,14 +362,20 @@ impl ReceiverHandle {
         self.dispatcher.shutdown(deadline).await
     }
 
-    /// The dead letters, oldest first.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.dispatcher.dead_letters()
+    /// Up to 1,000 dead letters, oldest first, from the inbox.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, InboxError> {
+        self.dispatcher.dead_letters().await
     }
 
-    /// Queues the dead letter with this id again, with fresh attempts.
+    /// Makes the dead letter with this id pending again, with fresh
+    /// attempts.
     pub async fn replay(&self, id: &str) -> Result<(), ReplayError> {
         self.dispatcher.replay(id).await
+    }
+
+    /// The inbox: deliveries by state, one delivery, counts.
+    pub fn inbox(&self) -> &Arc<dyn Inbox> {
+        self.dispatcher.inbox()
     }
 
     /// Counters since start.
@@ -401,7 +388,7 @@ impl ReceiverHandle {
         self.allowlist.as_ref()
     }
 
-    /// The dispatcher (queue and workers).
+    /// The dispatcher (inbox and workers).
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
     }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError};
+use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
+use crate::future::BoxFuture;
 
 const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 const DEFAULT_SHARDS: usize = 64;
@@ -202,7 +203,7 @@ impl MemoryStore {
         Key(a | 1, b)
     }
 
-    fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+    pub(crate) fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let key = self.key(key);
         let shared = &*self.shared;
         let now = shared.now_ms();
@@ -232,7 +233,7 @@ impl MemoryStore {
         Ok(Claim::Claimed(shared.token(key, seq)))
     }
 
-    fn complete_now(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
+    pub(crate) fn complete_now(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
         let key = self.key(key);
         let shared = &*self.shared;
         let now = shared.now_ms();
@@ -250,7 +251,7 @@ impl MemoryStore {
         true
     }
 
-    fn release_now(&self, key: &str, token: &ClaimToken) -> bool {
+    pub(crate) fn release_now(&self, key: &str, token: &ClaimToken) -> bool {
         let key = self.key(key);
         let shared = &*self.shared;
         let now = shared.now_ms();

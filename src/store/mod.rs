@@ -115,8 +115,6 @@
 //! checklist.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 mod memory;
@@ -131,8 +129,7 @@ pub use self::postgres::{PostgresStore, PostgresStoreBuilder};
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisStore, RedisStoreBuilder};
 
-/// A boxed, sendable future, as returned by [`IdempotencyStore`] methods.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::future::BoxFuture;
 
 /// The outcome of [`IdempotencyStore::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,21 +231,4 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
         key: &'a str,
         token: &'a ClaimToken,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
-}
-
-/// How the shared stores name a key: the first 16 bytes of its SHA-256.
-#[cfg(any(feature = "redis", feature = "postgres"))]
-pub(crate) fn key_digest(key: &str) -> [u8; 16] {
-    use sha2::{Digest, Sha256};
-    let full = Sha256::digest(key.as_bytes());
-    let mut out = [0; 16];
-    out.copy_from_slice(&full[..16]);
-    out
-}
-
-/// A duration in whole milliseconds, at least 1 (backends refuse 0) and
-/// saturating at `i64::MAX`.
-#[cfg(any(feature = "redis", feature = "postgres"))]
-pub(crate) fn whole_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, key_digest, whole_millis};
+use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
 use crate::ConfigError;
+use crate::backend::{key_digest, whole_millis};
+use crate::future::BoxFuture;
 
 const DEFAULT_TABLE: &str = "hookwarden_idempotency";
 const DEFAULT_NAMESPACE: &str = "default";

@@ -7,7 +7,9 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, RedisError, Script};
 
-use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, key_digest, whole_millis};
+use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
+use crate::backend::{key_digest, whole_millis};
+use crate::future::BoxFuture;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_KEY_PREFIX: &str = "hookwarden:";

@@ -37,13 +37,11 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::store::ClaimToken;
-
 /// A payload type bound to one event type and version.
 ///
 /// Register a handler for it with
-/// [`EventRouter::on`](crate::router::EventRouter::on); older versions can be
-/// upcast to it with [`EventRouter::upcast`](crate::router::EventRouter::upcast).
+/// [`EventRouter::on`](crate::background::router::EventRouter::on); older versions can be
+/// upcast to it with [`EventRouter::upcast`](crate::background::router::EventRouter::upcast).
 pub trait EventType: DeserializeOwned + Send + 'static {
     /// The event type, as the sender names it (e.g. `"user.registered"`).
     const TYPE: &'static str;
@@ -51,19 +49,20 @@ pub trait EventType: DeserializeOwned + Send + 'static {
     const VERSION: &'static str;
 }
 
-/// An accepted delivery, as queued for the workers.
+/// An accepted delivery, as kept in the [inbox](crate::inbox) for the
+/// workers.
 ///
 /// Cheap to clone (reference-counted strings and bytes).
 #[derive(Clone)]
 pub struct Delivery {
     id: Arc<str>,
+    dedupe_key: Option<Arc<str>>,
     event_type: Arc<str>,
     version: Arc<str>,
     timestamp: Option<u64>,
     received_at: SystemTime,
     client_ip: Option<IpAddr>,
     body: Bytes,
-    claim: Option<(Arc<str>, ClaimToken)>,
 }
 
 impl Delivery {
@@ -76,13 +75,13 @@ impl Delivery {
     ) -> Self {
         Self {
             id: id.into(),
+            dedupe_key: None,
             event_type: event_type.into(),
             version: version.into(),
             timestamp: None,
             received_at: SystemTime::now(),
             client_ip: None,
             body,
-            claim: None,
         }
     }
 
@@ -104,10 +103,11 @@ impl Delivery {
         self
     }
 
-    /// Records the idempotency claim (key and token) to complete once the
-    /// event is handled or dead-lettered.
-    pub fn with_claim(mut self, key: impl Into<Arc<str>>, token: ClaimToken) -> Self {
-        self.claim = Some((key.into(), token));
+    /// Records the key the inbox dedupes this delivery on (default: the
+    /// event id). The [`Receiver`](crate::Receiver) sets the envelope's
+    /// [`dedupe_key`](crate::Envelope::dedupe_key).
+    pub fn with_dedupe_key(mut self, key: impl Into<Arc<str>>) -> Self {
+        self.dedupe_key = Some(key.into());
         self
     }
 
@@ -146,9 +146,10 @@ impl Delivery {
         &self.body
     }
 
-    /// The idempotency claim, if the delivery holds one.
-    pub fn claim(&self) -> Option<(&str, &ClaimToken)> {
-        self.claim.as_ref().map(|(key, token)| (&**key, token))
+    /// The key the inbox dedupes this delivery on: the envelope's dedupe
+    /// key, or else the event id.
+    pub fn dedupe_key(&self) -> &str {
+        self.dedupe_key.as_deref().unwrap_or(&self.id)
     }
 }
 
@@ -156,6 +157,7 @@ impl fmt::Debug for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
             .field("id", &self.id)
+            .field("dedupe_key", &self.dedupe_key())
             .field("event_type", &self.event_type)
             .field("version", &self.version)
             .field("timestamp", &self.timestamp)

@@ -1,6 +1,6 @@
 //! The event router: picks the handler for an event's (type, version).
 //!
-//! Handlers are async functions of [`Event<T>`](crate::event::Event) that
+//! Handlers are async functions of [`Event<T>`](crate::background::event::Event) that
 //! return `Result<(), E>`; an `Err`, a panic or a timeout is a failed
 //! attempt and is retried. Older versions can be upcast to the newest
 //! struct with `From`, so one handler sees one shape:
@@ -52,8 +52,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::event::{Delivery, Event, EventType};
-use crate::store::BoxFuture;
+use crate::background::event::{Delivery, Event, EventType};
+use crate::future::BoxFuture;
 
 /// The error type handlers' errors are boxed into.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,22 +1,24 @@
-//! The immediate acknowledgement: claim the event, queue it, answer 202.
+//! The acknowledgement: keep the delivery in the inbox, then answer 202.
 //!
 //! [`Ack`] is the innermost service of the [`Receiver`](crate::Receiver)
 //! pipeline. It expects [`Verified`] and [`Envelope`] in the request's
 //! extensions (500 `misconfigured` without them) and then, in order:
 //!
 //! 1. answers handshakes that need a synchronous reply (Slack's
-//!    `url_verification` gets its `challenge` back) without queueing;
+//!    `url_verification` gets its `challenge` back) without keeping them;
 //! 2. answers events no handler takes with `202 {"status":"ignored",…}`
 //!    (the status is configurable) and counts them;
-//! 3. claims the event's dedupe key: a duplicate of an accepted event gets
-//!    `200 {"status":"duplicate",…}`, a store error 503 `store_unavailable`;
-//! 4. queues the delivery with its claim and answers
-//!    `202 {"status":"accepted","id":…}`; a full or closing queue releases
-//!    the claim (so the sender's retry is processed) and answers 503
-//!    `overloaded`, both with `Retry-After`.
+//! 3. writes the delivery to the [inbox](crate::inbox), deduped on the
+//!    envelope's dedupe key in the same atomic step, and answers from what
+//!    the inbox says: `202 {"status":"accepted","id":…}` once it holds the
+//!    delivery (durably, for a durable inbox); `200
+//!    {"status":"duplicate",…}` when it already did; 503 `overloaded` when
+//!    it is full or shutting down, 503 `store_unavailable` when it cannot
+//!    answer, both with `Retry-After`. Nothing else is written anywhere, so
+//!    no answer leaves a key that turns later retries into duplicates while
+//!    no delivery is kept.
 //!
-//! The handler runs later, on the [`Dispatcher`]'s workers, which complete
-//! the claim once the event is handled or dead-lettered.
+//! The handler runs later, on the [`Dispatcher`]'s workers.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -30,13 +32,12 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use crate::Rejection;
-use crate::dedupe::{Attempt, Claims};
-use crate::dispatch::Dispatcher;
+use crate::background::dispatch::{Dispatcher, SubmitError, Submitted};
+use crate::background::event::Delivery;
 use crate::envelope::Envelope;
-use crate::event::Delivery;
+use crate::future::BoxFuture;
 use crate::response;
 use crate::scheme::Verified;
-use crate::store::BoxFuture;
 use crate::telemetry;
 
 const TARGET: &str = "hookwarden::ack";
@@ -45,17 +46,15 @@ const TARGET: &str = "hookwarden::ack";
 #[derive(Clone)]
 pub struct Ack {
     dispatcher: Dispatcher,
-    claims: Claims,
     retry_after: Duration,
     unknown_status: StatusCode,
 }
 
 impl Ack {
-    /// Acknowledges into `dispatcher`, claiming keys with `claims`.
-    pub fn new(dispatcher: Dispatcher, claims: Claims) -> Self {
+    /// Acknowledges into `dispatcher`'s inbox.
+    pub fn new(dispatcher: Dispatcher) -> Self {
         Self {
             dispatcher,
-            claims,
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
         }
@@ -102,38 +101,29 @@ impl Ack {
         if self.dispatcher.is_closing() {
             return reject(overloaded);
         }
-        let guard = match self.claims.claim(key).await {
-            Ok(Attempt::Claimed(guard)) => guard,
-            // In the background path an in-flight duplicate was already
-            // acknowledged: the sender needs no retry.
-            Ok(Attempt::InFlight | Attempt::Done) => {
-                telemetry::delivery("duplicate");
-                return response::status(StatusCode::OK, "duplicate", id);
-            }
-            Err(error) => {
-                tracing::warn!(target: TARGET, %error, "idempotency store unavailable");
-                return reject(Rejection::StoreUnavailable { retry_after: self.retry_after });
-            }
-        };
-        let (key, token) = guard.into_parts();
         // A copy, not a view: the received body usually shares the
-        // connection's read buffer (several KiB), which a queued delivery
+        // connection's read buffer (several KiB), which a kept delivery
         // would otherwise keep alive, and which the server could not reuse.
         let body = Bytes::copy_from_slice(verified.body());
         let delivery = Delivery::new(id, envelope.event_type(), envelope.version(), body)
+            .with_dedupe_key(key)
             .with_timestamp(envelope.timestamp().or(verified.timestamp()))
-            .with_client_ip(client_ip)
-            .with_claim(&*key, token.clone());
+            .with_client_ip(client_ip);
         match self.dispatcher.submit(delivery).await {
-            Ok(()) => {
+            Ok(Submitted::Accepted) => {
                 telemetry::delivery("accepted");
                 response::status(StatusCode::ACCEPTED, "accepted", id)
             }
+            Ok(Submitted::Duplicate) => {
+                telemetry::delivery("duplicate");
+                response::status(StatusCode::OK, "duplicate", id)
+            }
+            Err(SubmitError::Unavailable(error)) => {
+                tracing::warn!(target: TARGET, %error, "inbox unavailable");
+                reject(Rejection::StoreUnavailable { retry_after: self.retry_after })
+            }
             Err(error) => {
-                tracing::warn!(target: TARGET, %error, id, "not queued; releasing the claim");
-                if let Err(error) = self.claims.store().release(&key, &token).await {
-                    tracing::warn!(target: TARGET, %error, "could not release the claim; it lapses after its lease");
-                }
+                tracing::debug!(target: TARGET, %error, id, "not kept");
                 reject(overloaded)
             }
         }
@@ -172,7 +162,6 @@ impl fmt::Debug for Ack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ack")
             .field("dispatcher", &self.dispatcher)
-            .field("claims", &self.claims)
             .field("retry_after", &self.retry_after)
             .field("unknown_status", &self.unknown_status)
             .finish()

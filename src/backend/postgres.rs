@@ -1,0 +1,1 @@
+//! PostgreSQL: the pool, timeouts, errors and migrations shared by `PostgresStore` and `PostgresInbox`.

@@ -1,0 +1,1 @@
+//! Redis: the connection, timeouts and errors shared by `RedisStore` and `RedisInbox`.

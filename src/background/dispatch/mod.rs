@@ -1,0 +1,807 @@
+//! The workers: lease deliveries from the [inbox](crate::inbox), hand each
+//! to the [`EventRouter`], and record the outcome in the inbox.
+//!
+//! A [`Dispatcher`] takes accepted deliveries into its inbox
+//! ([`submit`](Dispatcher::submit) answers at once: accepted, duplicate,
+//! full or unavailable, so the sender can be told 202, 200 or 503), and its
+//! workers lease them back out. Each attempt has a timeout, and the lease is
+//! renewed while the handler runs, so a long handler is not handed to a
+//! second worker; a worker that dies (with its process) stops renewing, and
+//! its delivery is handed out again once the lease runs out. An `Err`, a
+//! panic or a timeout is a failed attempt, never a dead worker. A failed
+//! attempt is rescheduled **in the inbox** per the [`RetryPolicy`] (it keeps
+//! its place in the capacity while it waits), then dead-lettered; a payload
+//! that does not fit its type is dead-lettered at once with serde's
+//! message. Dead letters live in the inbox too, and survive restarts with a
+//! durable one.
+//!
+//! ```
+//! use hookwarden::dispatch::{Dispatcher, RetryPolicy};
+//! use hookwarden::event::{Delivery, Event};
+//! use hookwarden::router::EventRouter;
+//! use std::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let router = EventRouter::new().catch_all(|event: Event<serde_json::Value>| async move {
+//!     println!("{} {}", event.event_type(), event.payload());
+//!     Ok::<_, std::convert::Infallible>(())
+//! });
+//! let dispatcher = Dispatcher::builder(router).workers(2).capacity(100).start();
+//! let delivery = Delivery::new("evt_1", "ping", "1", r#"{"hello":"world"}"#.into());
+//! dispatcher.submit(delivery).await.unwrap();
+//! let report = dispatcher.shutdown(Duration::from_secs(5)).await;
+//! assert_eq!(report.left, 0);
+//! assert_eq!(dispatcher.stats().handled, 1);
+//! # }
+//! ```
+
+mod retry;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+pub use retry::RetryPolicy;
+
+use crate::background::event::Delivery;
+use crate::background::inbox::{
+    Accept, DEFAULT_CAPACITY, Inbox, InboxError, Lease, Leased, MemoryInbox, Record, Replay, State,
+};
+use crate::background::router::EventRouter;
+use crate::future::BoxFuture;
+use crate::telemetry;
+
+const TARGET: &str = "hookwarden::dispatch";
+
+/// A hook called for every new dead letter.
+pub type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
+
+/// The default lease of a delivery a worker holds; renewed every third of
+/// it while the handler runs.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// A delivery that will not be retried again: its handler failed every
+/// attempt, or its payload does not fit its type.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// The delivery, exactly as received.
+    pub delivery: Arc<Delivery>,
+    /// How many attempts were made (parsing the payload is part of each).
+    pub attempts: u32,
+    /// The last failure: the handler's error, `panic: …`, `timed out …`,
+    /// or the serde error for a payload that does not fit.
+    pub error: String,
+    /// When it was dead-lettered.
+    pub at: SystemTime,
+}
+
+impl From<Record> for DeadLetter {
+    fn from(record: Record) -> Self {
+        Self {
+            delivery: record.delivery,
+            attempts: record.attempts,
+            error: record.last_error.unwrap_or_default(),
+            at: record.updated_at,
+        }
+    }
+}
+
+/// Counters since the dispatcher started, in this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Deliveries accepted into the inbox.
+    pub accepted: u64,
+    /// Deliveries answered as duplicates by the inbox.
+    pub duplicates: u64,
+    /// Deliveries acknowledged without work: no handler takes their type
+    /// and version.
+    pub ignored: u64,
+    /// Deliveries whose handler succeeded.
+    pub handled: u64,
+    /// Failed attempts that were scheduled for a retry.
+    pub retries: u64,
+    /// Deliveries dead-lettered.
+    pub dead_lettered: u64,
+    /// Attempts running now.
+    pub in_flight: usize,
+}
+
+/// What a graceful shutdown left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Deliveries in the inbox not finished by the deadline (pending,
+    /// leased or waiting to retry). With the in-memory inbox these are lost
+    /// when the process exits; a durable inbox hands them out at the next
+    /// start.
+    pub left: u64,
+    /// Dead letters in the inbox.
+    pub dead_letters: u64,
+    /// Whether every running attempt finished before the deadline (and,
+    /// with the in-memory inbox, every delivery was handled).
+    pub drained: bool,
+}
+
+/// Why [`Dispatcher::submit`] did not keep a delivery.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The inbox is at capacity.
+    #[error("the inbox is full")]
+    Full,
+    /// The dispatcher is shutting down.
+    #[error("the dispatcher is shutting down")]
+    Closed,
+    /// The inbox could not answer.
+    #[error(transparent)]
+    Unavailable(#[from] InboxError),
+}
+
+/// What [`Dispatcher::submit`] did with a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Submitted {
+    /// The inbox now holds it.
+    Accepted,
+    /// The inbox already held, or remembered, a delivery with its key.
+    Duplicate,
+}
+
+/// Why [`Dispatcher::replay`] did nothing.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// No delivery has this id.
+    #[error("no delivery with id {0:?}")]
+    NotFound(String),
+    /// The delivery is not a dead letter.
+    #[error("delivery {0:?} is not a dead letter")]
+    NotDead(String),
+    /// The inbox could not answer.
+    #[error(transparent)]
+    Unavailable(#[from] InboxError),
+}
+
+/// Configures and starts a [`Dispatcher`].
+pub struct DispatcherBuilder {
+    router: EventRouter,
+    inbox: Option<Arc<dyn Inbox>>,
+    capacity: usize,
+    workers: usize,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+    lease: Duration,
+    poll_interval: Duration,
+    purge_interval: Duration,
+    on_dead_letter: Option<DeadLetterHook>,
+}
+
+impl DispatcherBuilder {
+    /// The handlers.
+    pub fn router(mut self, router: EventRouter) -> Self {
+        self.router = router;
+        self
+    }
+
+    /// Capacity of the default in-memory inbox (default 1024); a durable
+    /// inbox has its own.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Another inbox, e.g. a durable one (default: in memory).
+    pub fn inbox(self, inbox: impl Inbox) -> Self {
+        self.shared_inbox(Arc::new(inbox))
+    }
+
+    /// Like [`inbox`](Self::inbox), for an inbox chosen at run time.
+    pub fn shared_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// How many attempts run at once (default 4, at least 1).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How long one attempt may take before it counts as failed (default
+    /// 30 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// How failed attempts are retried.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How long a worker's lease lasts between renewals (default 30 s,
+    /// renewed every 10 s while the handler runs): after a crash, the
+    /// delivery is handed out again within this time.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How often idle workers look for work they were not woken for
+    /// (retries, work accepted by other replicas, expired leases); default
+    /// 500 ms.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Called for every new dead letter (e.g. to alert).
+    pub fn on_dead_letter(mut self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) -> Self {
+        self.on_dead_letter = Some(Arc::new(hook));
+        self
+    }
+
+    /// Spawns the workers on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn start(self) -> Dispatcher {
+        let inbox =
+            self.inbox.unwrap_or_else(|| Arc::new(MemoryInbox::with_capacity(self.capacity)));
+        let inner = Arc::new(Inner {
+            inbox,
+            router: self.router,
+            attempt_timeout: self.attempt_timeout,
+            retry: self.retry,
+            lease: self.lease,
+            poll_interval: self.poll_interval,
+            on_dead_letter: self.on_dead_letter,
+            accepted: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            handled: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            workers_running: AtomicUsize::new(self.workers),
+            closing: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            changed: Notify::new(),
+            wake: Notify::new(),
+            due: Mutex::new(BinaryHeap::new()),
+            running: Mutex::new(HashMap::new()),
+            next_run: AtomicU64::new(0),
+        });
+        for _ in 0..self.workers {
+            tokio::spawn(worker(inner.clone()));
+        }
+        tokio::spawn(maintenance(Arc::downgrade(&inner), self.purge_interval));
+        Dispatcher { inner }
+    }
+}
+
+impl fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("router", &self.router)
+            .field("inbox", &self.inbox)
+            .field("workers", &self.workers)
+            .field("capacity", &self.capacity)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("retry", &self.retry)
+            .field("lease", &self.lease)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The inbox and its workers; cheap to clone (all clones share them).
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    inbox: Arc<dyn Inbox>,
+    router: EventRouter,
+    attempt_timeout: Duration,
+    retry: RetryPolicy,
+    lease: Duration,
+    poll_interval: Duration,
+    on_dead_letter: Option<DeadLetterHook>,
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    ignored: AtomicU64,
+    handled: AtomicU64,
+    retries: AtomicU64,
+    dead_lettered: AtomicU64,
+    in_flight: AtomicUsize,
+    workers_running: AtomicUsize,
+    /// Shutdown has begun: no new deliveries; a durable inbox is no longer
+    /// leased from.
+    closing: AtomicBool,
+    /// The shutdown deadline passed: workers stop at once.
+    stopped: AtomicBool,
+    /// Signalled when an attempt finishes or a worker stops (for draining).
+    changed: Notify,
+    /// Signalled when work may be due (an accept, a replay, shutdown).
+    wake: Notify,
+    /// When retries scheduled by this process fall due.
+    due: Mutex<BinaryHeap<Reverse<Instant>>>,
+    /// The leases of attempts running now, handed back if the shutdown
+    /// deadline passes.
+    running: Mutex<HashMap<u64, Lease>>,
+    next_run: AtomicU64,
+}
+
+impl Dispatcher {
+    /// Configures a dispatcher for `router`.
+    pub fn builder(router: EventRouter) -> DispatcherBuilder {
+        DispatcherBuilder {
+            router,
+            inbox: None,
+            capacity: DEFAULT_CAPACITY,
+            workers: 4,
+            attempt_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            lease: DEFAULT_LEASE,
+            poll_interval: Duration::from_millis(500),
+            purge_interval: Duration::from_secs(60),
+            on_dead_letter: None,
+        }
+    }
+
+    /// Keeps a delivery in the inbox (deduped on its
+    /// [`dedupe_key`](Delivery::dedupe_key)), or refuses at once when the
+    /// inbox is full, unavailable or shutting down.
+    pub async fn submit(&self, delivery: Delivery) -> Result<Submitted, SubmitError> {
+        let inner = &self.inner;
+        if inner.closing.load(Ordering::Acquire) {
+            return Err(SubmitError::Closed);
+        }
+        match inner.inbox.accept(&delivery).await? {
+            Accept::Accepted => {
+                inner.accepted.fetch_add(1, Ordering::Relaxed);
+                inner.wake.notify_one();
+                Ok(Submitted::Accepted)
+            }
+            Accept::Duplicate => {
+                inner.duplicates.fetch_add(1, Ordering::Relaxed);
+                Ok(Submitted::Duplicate)
+            }
+            Accept::Full => Err(SubmitError::Full),
+        }
+    }
+
+    /// Whether a handler takes this (type, version).
+    pub fn accepts(&self, event_type: &str, version: &str) -> bool {
+        self.inner.router.accepts(event_type, version)
+    }
+
+    /// Counts a delivery acknowledged without work because no handler
+    /// takes it.
+    pub fn count_ignored(&self) {
+        self.inner.ignored.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has begun.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// The inbox.
+    pub fn inbox(&self) -> &Arc<dyn Inbox> {
+        &self.inner.inbox
+    }
+
+    /// Up to 1,000 dead letters, oldest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, InboxError> {
+        let page = self.inner.inbox.list(State::Dead, 1000, None).await?;
+        Ok(page.records.into_iter().map(DeadLetter::from).collect())
+    }
+
+    /// Makes the dead letter with this id pending again, with fresh
+    /// attempts.
+    pub async fn replay(&self, id: &str) -> Result<(), ReplayError> {
+        match self.inner.inbox.replay(id).await? {
+            Replay::Replayed => {
+                tracing::info!(target: TARGET, id, "replaying a dead letter");
+                self.inner.wake.notify_one();
+                Ok(())
+            }
+            Replay::NotFound => Err(ReplayError::NotFound(id.to_owned())),
+            Replay::NotDead => Err(ReplayError::NotDead(id.to_owned())),
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        Stats {
+            accepted: inner.accepted.load(Ordering::Relaxed),
+            duplicates: inner.duplicates.load(Ordering::Relaxed),
+            ignored: inner.ignored.load(Ordering::Relaxed),
+            handled: inner.handled.load(Ordering::Relaxed),
+            retries: inner.retries.load(Ordering::Relaxed),
+            dead_lettered: inner.dead_lettered.load(Ordering::Relaxed),
+            in_flight: inner.in_flight.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops accepting and waits at most `deadline` for the workers.
+    ///
+    /// With the in-memory inbox the workers first handle what it holds
+    /// (retries included), since it would be lost. With a durable inbox
+    /// they stop leasing at once, running attempts finish, and the rest
+    /// stays in the inbox for the next start. Attempts still running at the
+    /// deadline hand their lease back, so the next start does not wait for
+    /// the lease to run out.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let inner = &self.inner;
+        inner.closing.store(true, Ordering::Release);
+        inner.wake.notify_waiters();
+        let drained = tokio::time::timeout(deadline, async {
+            loop {
+                let changed = inner.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if inner.workers_running.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await
+        .is_ok();
+        inner.stopped.store(true, Ordering::Release);
+        inner.wake.notify_waiters();
+        let leases: Vec<Lease> = lock(&inner.running).drain().map(|(_, lease)| lease).collect();
+        for lease in &leases {
+            match inner.inbox.abandon(lease).await {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(
+                    target: TARGET,
+                    %error,
+                    "could not hand a lease back; the delivery is handed out again when it runs out"
+                ),
+            }
+        }
+        let (left, dead_letters) = match inner.inbox.stats().await {
+            Ok(stats) => (stats.active(), stats.dead),
+            Err(error) => {
+                tracing::warn!(target: TARGET, %error, "could not count what was left");
+                (0, 0)
+            }
+        };
+        let drained = drained && (inner.inbox.is_durable() || left == 0);
+        if drained {
+            tracing::info!(target: TARGET, "drained");
+        } else if inner.inbox.is_durable() {
+            tracing::info!(target: TARGET, left, "stopped; the rest stays in the inbox");
+        } else {
+            tracing::warn!(target: TARGET, left, "shutdown deadline passed with deliveries unfinished");
+        }
+        ShutdownReport { left, dead_letters, drained }
+    }
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("inbox", &self.inner.inbox)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing below panics while holding these locks.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    /// Remembers that this process scheduled work due at `at`.
+    fn due_at(&self, at: Instant) {
+        lock(&self.due).push(Reverse(at));
+    }
+
+    /// When an idle worker should look again: the next retry this process
+    /// scheduled, or the poll interval, whichever comes first.
+    fn next_look(&self) -> Instant {
+        let now = Instant::now();
+        let mut due = lock(&self.due);
+        while due.peek().is_some_and(|Reverse(at)| *at <= now) {
+            due.pop();
+        }
+        let poll = now + self.poll_interval;
+        due.peek().map_or(poll, |Reverse(at)| (*at).min(poll))
+    }
+
+    /// Whether idle workers should stop: at the deadline; once closing with
+    /// a durable inbox; or once closing with nothing left to handle.
+    async fn should_stop(&self) -> bool {
+        if self.stopped.load(Ordering::Acquire) {
+            return true;
+        }
+        if !self.closing.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.inbox.is_durable() {
+            return true;
+        }
+        matches!(self.inbox.stats().await, Ok(stats) if stats.active() == 0)
+    }
+}
+
+async fn worker(inner: Arc<Inner>) {
+    let mut failing = false;
+    loop {
+        let wake = inner.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let closing = inner.closing.load(Ordering::Acquire);
+        if inner.stopped.load(Ordering::Acquire) || (closing && inner.inbox.is_durable()) {
+            break;
+        }
+        match inner.inbox.lease(1, inner.lease).await {
+            Ok(leased) if !leased.is_empty() => {
+                failing = false;
+                for one in leased {
+                    run(&inner, one).await;
+                }
+                continue;
+            }
+            Ok(_) => failing = false,
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(target: TARGET, %error, "cannot lease from the inbox; retrying");
+                }
+                failing = true;
+            }
+        }
+        if inner.should_stop().await {
+            break;
+        }
+        let changed = inner.changed.notified();
+        tokio::select! {
+            () = &mut wake => {}
+            () = changed, if closing => {}
+            () = tokio::time::sleep_until(inner.next_look()) => {}
+        }
+    }
+    inner.workers_running.fetch_sub(1, Ordering::AcqRel);
+    inner.changed.notify_waiters();
+    // Another idle worker may be waiting for this one's outcome.
+    inner.wake.notify_one();
+}
+
+/// Purges done deliveries past their retention, and records the inbox's
+/// gauges, until the dispatcher is dropped or shut down.
+async fn maintenance(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closing.load(Ordering::Acquire) {
+            return;
+        }
+        match inner.inbox.purge().await {
+            Ok(0) => {}
+            Ok(purged) => {
+                tracing::debug!(target: TARGET, purged, "forgot done deliveries past their retention")
+            }
+            Err(error) => tracing::debug!(target: TARGET, %error, "purge failed"),
+        }
+        if cfg!(feature = "metrics")
+            && let Ok(stats) = inner.inbox.stats().await
+        {
+            telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+        }
+    }
+}
+
+enum Failure {
+    /// Retrying cannot help (the payload does not fit its type).
+    Unprocessable(String),
+    /// This attempt failed; another may succeed.
+    Attempt(String),
+}
+
+async fn run(inner: &Arc<Inner>, leased: Leased) {
+    let Leased { delivery, attempt, lease } = leased;
+    let span = tracing::info_span!(
+        target: TARGET,
+        "event",
+        id = delivery.id(),
+        r#type = delivery.event_type(),
+        version = delivery.version(),
+        attempt,
+        outcome = tracing::field::Empty,
+    );
+    let run_id = inner.next_run.fetch_add(1, Ordering::Relaxed);
+    lock(&inner.running).insert(run_id, lease.clone());
+    inner.in_flight.fetch_add(1, Ordering::AcqRel);
+    let max = inner.retry.max_attempts();
+    let result = if attempt > max {
+        // Earlier attempts were started and never finished: their process
+        // died (perhaps because of this very delivery).
+        Err(Failure::Unprocessable(format!(
+            "gave up after {} attempts; the last never finished (did the process stop?)",
+            attempt - 1
+        )))
+    } else {
+        attempt_once(inner, &delivery, attempt, &lease).instrument(span.clone()).await
+    };
+    let _enter = span.enter();
+    let stopped = lock(&inner.running).remove(&run_id).is_none();
+    if stopped {
+        // The shutdown deadline passed and the lease was handed back.
+        span.record("outcome", "abandoned");
+    } else {
+        match result {
+            Ok(()) => {
+                span.record("outcome", "handled");
+                inner.handled.fetch_add(1, Ordering::Relaxed);
+                record("complete", || inner.inbox.complete(&lease)).await;
+            }
+            Err(Failure::Attempt(error)) if attempt < max => {
+                span.record("outcome", "retry");
+                let delay = inner.retry.backoff_jittered(attempt);
+                tracing::warn!(target: TARGET, %error, retry_in_ms = delay.as_millis() as u64, "attempt failed");
+                inner.retries.fetch_add(1, Ordering::Relaxed);
+                telemetry::retry();
+                if record("retry", || inner.inbox.retry(&lease, delay, &error)).await {
+                    inner.due_at(Instant::now() + delay);
+                }
+            }
+            Err(Failure::Attempt(error) | Failure::Unprocessable(error)) => {
+                span.record("outcome", "dead_letter");
+                tracing::error!(target: TARGET, %error, "dead-lettered");
+                let recorded =
+                    record("dead_letter", || inner.inbox.dead_letter(&lease, &error)).await;
+                if recorded {
+                    inner.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    telemetry::dead_letter();
+                    if let Some(hook) = &inner.on_dead_letter {
+                        let letter = DeadLetter {
+                            delivery: delivery.clone(),
+                            attempts: attempt.min(max),
+                            error,
+                            at: SystemTime::now(),
+                        };
+                        hook(&letter);
+                    }
+                }
+            }
+        }
+    }
+    inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+    inner.changed.notify_waiters();
+}
+
+/// Records an outcome in the inbox, retrying a failing inbox a few times
+/// (about 1.5 s in all). Returns whether it was recorded.
+async fn record<'a>(
+    what: &'static str,
+    call: impl Fn() -> BoxFuture<'a, Result<bool, InboxError>>,
+) -> bool {
+    let mut delay = Duration::from_millis(100);
+    for tries in 1..=5 {
+        match call().await {
+            Ok(true) => return true,
+            Ok(false) => {
+                tracing::warn!(
+                    target: TARGET,
+                    what,
+                    "the lease was lost before the outcome was recorded; \
+                     the delivery is handled by whoever holds it now"
+                );
+                return false;
+            }
+            Err(error) if tries < 5 => {
+                tracing::warn!(target: TARGET, what, %error, "cannot record the outcome; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(error) => {
+                tracing::error!(
+                    target: TARGET,
+                    what,
+                    %error,
+                    "cannot record the outcome; the delivery is handed out again when its lease runs out"
+                );
+            }
+        }
+    }
+    false
+}
+
+/// One attempt. Its first poll runs here, with panics caught: a handler that
+/// finishes without waiting needs neither a task nor a timer. One that
+/// waits moves to its own task, where a panic is caught and the timeout can
+/// abort it, and the lease is renewed every third of its length while it
+/// runs. (A handler that blocks its thread cannot be interrupted either
+/// way: keep blocking work in `spawn_blocking`.)
+async fn attempt_once(
+    inner: &Inner,
+    delivery: &Arc<Delivery>,
+    attempt: u32,
+    lease: &Lease,
+) -> Result<(), Failure> {
+    // Calling the handler may panic before it returns its future.
+    let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+        inner.router.start(delivery.clone(), attempt)
+    })) {
+        Ok(started) => started.map_err(Failure::Unprocessable)?,
+        Err(payload) => {
+            return Err(Failure::Attempt(format!("panic: {}", panic_message(payload))));
+        }
+    };
+    // Clock reads are not free (a system call on some virtual machines).
+    let started = cfg!(feature = "metrics").then(std::time::Instant::now);
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
+    })
+    .await;
+    let result = match first {
+        Ok(Poll::Ready(outcome)) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
+        Err(payload) => Err(Failure::Attempt(format!("panic: {}", panic_message(payload)))),
+        Ok(Poll::Pending) => {
+            let mut task = tokio::spawn(future);
+            let deadline = tokio::time::sleep(inner.attempt_timeout);
+            tokio::pin!(deadline);
+            let renew_every = inner.lease / 3;
+            let mut renewal = tokio::time::interval_at(Instant::now() + renew_every, renew_every);
+            renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    joined = &mut task => break match joined {
+                        Ok(outcome) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
+                        Err(join) if join.is_panic() => Err(Failure::Attempt(format!(
+                            "panic: {}",
+                            panic_message(join.into_panic())
+                        ))),
+                        Err(_cancelled) => Err(Failure::Attempt("cancelled".to_owned())),
+                    },
+                    () = &mut deadline => {
+                        task.abort();
+                        break Err(Failure::Attempt(format!(
+                            "timed out after {:?}",
+                            inner.attempt_timeout
+                        )));
+                    }
+                    _ = renewal.tick() => match inner.inbox.renew(lease, inner.lease).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(
+                            target: TARGET,
+                            "the lease was lost while the handler ran; another worker may run it too"
+                        ),
+                        Err(error) => tracing::warn!(target: TARGET, %error, "cannot renew the lease"),
+                    },
+                }
+            }
+        }
+    };
+    if let Some(started) = started {
+        telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
+    }
+    result
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
