@@ -1,0 +1,1 @@
+//! The suite against this backend: being written.
