@@ -112,23 +112,23 @@ fn pipeline(queue: usize, workers: usize) -> Result<Receiver, ConfigError> {
     Receiver::builder(StandardWebhooks::new([DEMO_SECRET])?)
         .allowlist(allowlist)
         .router(router)
-        .queue_capacity(queue)
+        .capacity(queue)
         .workers(workers)
         .build()
 }
 
 async fn report(handle: &ReceiverHandle, uptime: Duration) {
-    let before = handle.stats();
+    let waiting = handle.inbox().stats().await.map(|s| s.active()).unwrap_or_default();
     let report = handle.shutdown(Duration::from_secs(5)).await;
     let after = handle.stats();
     eprintln!(
-        "bench_server: up {:.1} s; accepted {}, handled {}, dead-lettered {}; queued at stop {}; \
+        "bench_server: up {:.1} s; accepted {}, handled {}, dead-lettered {}; waiting at stop {}; \
          left after drain {}",
         uptime.as_secs_f64(),
         after.accepted,
         after.handled,
         after.dead_lettered,
-        before.queued,
+        waiting,
         report.left
     );
 }

@@ -1,7 +1,8 @@
 //! A working webhook receiver: `cargo run --example receiver -- --help`.
 //!
 //! POST /webhooks runs the whole hookwarden pipeline (allowlist, verify,
-//! envelope, dedupe, immediate 202, background workers); GET /healthz is
+//! envelope, the 202 once the inbox keeps the delivery, background
+//! workers); GET /healthz is
 //! not guarded. Every event a handler finishes is printed as one JSON line
 //! on stdout; everything else (startup, failed attempts, dead letters) goes
 //! to stderr.
@@ -15,10 +16,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
+use hookwarden::dispatch::RetryPolicy;
 use hookwarden::event::{Event, EventType};
+use hookwarden::inbox::{Inbox, MemoryInbox};
 use hookwarden::ip::{ClientIpSource, IpAllowlistLayer};
 use hookwarden::router::EventRouter;
-use hookwarden::store::{IdempotencyStore, MemoryStore};
 use hookwarden::{ConfigError, Receiver};
 use serde::Deserialize;
 
@@ -34,9 +36,13 @@ usage: cargo run --example receiver -- [options]
   --max-body BYTES       body limit (default 1048576)
   --allow CIDR           allowed client range; repeatable (default: every address)
   --trust-proxy CIDR     proxy whose X-Forwarded-For is believed; repeatable
-  --store URL            memory (default) | redis://… | postgres://…
-  --queue N              queue capacity (default 1024)
+  --store URL            where acknowledged deliveries are kept: memory (default) |
+                         sqlite://PATH | postgres://… | redis://… (all but memory are
+                         durable: a restart on the same URL carries on; cargo features
+                         `sqlite` / `postgres` / `redis`)
+  --queue N              inbox capacity: pending + leased + retrying (default 1024)
   --workers N            handler concurrency (default 4)
+  --max-attempts N       attempts before a delivery is dead-lettered (default 5)
   --handler-delay-ms N   the demo handler sleeps N ms per event
   --fail-first N         the demo handler fails the first N attempts of every event
 
@@ -53,6 +59,7 @@ const OPTIONS: &[&str] = &[
     "store",
     "queue",
     "workers",
+    "max-attempts",
     "handler-delay-ms",
     "fail-first",
 ];
@@ -142,35 +149,56 @@ fn router(demo: Demo) -> EventRouter {
         })
 }
 
-async fn store(url: Option<String>) -> Result<Arc<dyn IdempotencyStore>, String> {
+/// The inbox named by `--store`.
+async fn inbox(url: Option<String>, capacity: usize) -> Result<Arc<dyn Inbox>, String> {
     let url = url.unwrap_or_else(|| "memory".to_owned());
     if url == "memory" {
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok(Arc::new(MemoryInbox::with_capacity(capacity)));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        #[cfg(feature = "sqlite")]
+        {
+            let inbox = hookwarden::inbox::SqliteInbox::builder(path)
+                .capacity(capacity)
+                .open()
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        return Err(format!(
+            "this build has no SQLite inbox (for {path:?}): run with `cargo run --features sqlite --example receiver`"
+        ));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
         #[cfg(feature = "redis")]
         {
-            let store =
-                hookwarden::store::RedisStore::builder(url).namespace("receiver").connect().await;
-            return store.map(|s| Arc::new(s) as _).map_err(|e| e.to_string());
+            let inbox = hookwarden::inbox::RedisInbox::builder(url)
+                .namespace("receiver")
+                .capacity(capacity)
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
         }
         #[cfg(not(feature = "redis"))]
-        return Err("this build has no Redis store: run with `cargo run --features redis --example receiver`".into());
+        return Err("this build has no Redis inbox: run with `cargo run --features redis --example receiver`".into());
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            let store = hookwarden::store::PostgresStore::builder(url)
+            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
                 .namespace("receiver")
+                .capacity(capacity)
                 .build()
                 .map_err(|e| e.to_string())?;
-            store.migrate().await.map_err(|e| e.to_string())?;
-            return Ok(Arc::new(store));
+            inbox.migrate().await.map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
         }
         #[cfg(not(feature = "postgres"))]
-        return Err("this build has no PostgreSQL store: run with `cargo run --features postgres --example receiver`".into());
+        return Err("this build has no PostgreSQL inbox: run with `cargo run --features postgres --example receiver`".into());
     }
-    Err(format!("unknown store {url:?}: expected memory, redis://… or postgres://…"))
+    Err(format!("unknown store {url:?}: expected memory, sqlite://PATH, postgres://… or redis://…"))
 }
 
 fn allowlist(allow: &[String], trust: &[String]) -> Result<Option<IpAllowlistLayer>, ConfigError> {
@@ -205,15 +233,19 @@ async fn main() {
         delay: Duration::from_millis(args.parsed("handler-delay-ms", USAGE).unwrap_or(0)),
         fail_first: args.parsed("fail-first", USAGE).unwrap_or(0),
     };
-    let store = store(args.get("store")).await.unwrap_or_else(|e| common::fail(USAGE, &e));
+    let capacity = args.parsed("queue", USAGE).unwrap_or(1024);
+    let inbox =
+        inbox(args.get("store"), capacity).await.unwrap_or_else(|e| common::fail(USAGE, &e));
+    let retry =
+        RetryPolicy::default().with_max_attempts(args.parsed("max-attempts", USAGE).unwrap_or(5));
 
     let mut builder = Receiver::builder_shared(scheme)
         .router(router(demo))
-        .shared_store(store)
+        .shared_inbox(inbox)
+        .retry(retry)
         .default_version("1")
         .tolerance(Duration::from_secs(args.parsed("tolerance", USAGE).unwrap_or(300)))
         .max_body(args.parsed("max-body", USAGE).unwrap_or(1024 * 1024))
-        .queue_capacity(args.parsed("queue", USAGE).unwrap_or(1024))
         .workers(args.parsed("workers", USAGE).unwrap_or(4))
         .on_dead_letter(|letter| {
             tracing::error!(id = letter.delivery.id(), attempts = letter.attempts, error = %letter.error, "dead letter");

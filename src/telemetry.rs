@@ -7,7 +7,7 @@
 //! | --- | --- | --- | --- |
 //! | `hookwarden_deliveries_total` | counter | `outcome`: `accepted`, `duplicate`, `ignored`, `handshake`, `overloaded`, `rejected` | requests answered by the receiver |
 //! | `hookwarden_verify_failures_total` | counter | `reason`: the rejection code | refused requests, by reason |
-//! | `hookwarden_queue_depth` | gauge | — | deliveries waiting for a worker |
+//! | `hookwarden_queue_depth` | gauge | — | deliveries waiting in the inbox (pending and retrying), every 5 s |
 //! | `hookwarden_handler_duration_seconds` | histogram | `outcome`: `handled`, `failed` | time per handler attempt |
 //! | `hookwarden_retries_total` | counter | — | failed attempts scheduled for another try |
 //! | `hookwarden_dead_letters_total` | counter | — | deliveries that went to the dead-letter list |
@@ -33,7 +33,7 @@ pub(crate) fn rejected(code: &'static str) {
     }
 }
 
-/// Records the queue depth.
+/// Records how many deliveries wait in the inbox.
 pub(crate) fn queue_depth(depth: usize) {
     #[cfg(feature = "metrics")]
     metrics::gauge!("hookwarden_queue_depth").set(depth as f64);

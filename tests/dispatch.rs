@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookwarden::dispatch::{Dispatcher, RetryPolicy};
+use hookwarden::dispatch::{Dispatcher, RetryPolicy, SubmitError, Submitted};
 use hookwarden::event::{Delivery, Event, EventType};
 use hookwarden::router::EventRouter;
 use serde::Deserialize;
@@ -137,7 +137,7 @@ async fn exhausted_events_are_dead_lettered_then_replayed() {
     dispatcher.submit(ping("doomed", 7)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(60)).await;
 
-    let letters = dispatcher.dead_letters();
+    let letters = dispatcher.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].attempts, 3);
     assert!(letters[0].error.contains("attempt 3 of event 7 fails"), "{}", letters[0].error);
@@ -148,10 +148,10 @@ async fn exhausted_events_are_dead_lettered_then_replayed() {
     log.lock().unwrap().clear();
     assert!(dispatcher.replay("missing").await.is_err());
     dispatcher.replay("doomed").await.unwrap();
-    assert!(dispatcher.dead_letters().is_empty());
+    assert!(dispatcher.dead_letters().await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(log.lock().unwrap().len(), 3, "the replay ran its own three attempts");
-    assert_eq!(dispatcher.dead_letters().len(), 1, "and failed them all again");
+    assert_eq!(dispatcher.dead_letters().await.unwrap().len(), 1, "and failed them all again");
 }
 
 #[tokio::test(start_paused = true)]
@@ -166,12 +166,12 @@ async fn replay_reaches_a_fixed_handler() {
         Dispatcher::builder(router).retry(RetryPolicy::default().with_max_attempts(2)).start();
     dispatcher.submit(ping("evt_9", 9)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
-    assert_eq!(dispatcher.dead_letters().len(), 1);
+    assert_eq!(dispatcher.dead_letters().await.unwrap().len(), 1);
     fixed.store(1, Ordering::SeqCst);
     dispatcher.replay("evt_9").await.unwrap();
     assert!(dispatcher.shutdown(Duration::from_secs(30)).await.drained);
     assert_eq!(dispatcher.stats().handled, 1);
-    assert!(dispatcher.dead_letters().is_empty());
+    assert!(dispatcher.dead_letters().await.unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -182,7 +182,7 @@ async fn a_payload_that_does_not_fit_is_dead_lettered_at_once_with_the_serde_err
         .await
         .unwrap();
     assert!(dispatcher.shutdown(Duration::from_secs(10)).await.drained);
-    let letters = dispatcher.dead_letters();
+    let letters = dispatcher.dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].attempts, 1, "not retried: it cannot start fitting");
     assert!(letters[0].error.contains("invalid type"), "{}", letters[0].error);
@@ -201,20 +201,26 @@ async fn a_full_queue_refuses_and_shutdown_drains_everything_accepted() {
             Ok::<_, std::io::Error>(())
         }
     });
-    let dispatcher = Dispatcher::builder(router).workers(1).queue_capacity(3).start();
+    let dispatcher = Dispatcher::builder(router).workers(1).capacity(3).start();
     let mut accepted = 0;
     let mut refused = 0;
     for i in 0..10 {
         match dispatcher.submit(ping(&format!("e{i}"), i)).await {
-            Ok(()) => accepted += 1,
-            Err(_) => refused += 1,
+            Ok(Submitted::Accepted) => accepted += 1,
+            Err(SubmitError::Full) => refused += 1,
+            other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(refused > 0, "a queue of 3 refuses a burst of 10");
+    // Nothing ran yet (the worker only starts once this task yields), so
+    // exactly the capacity was taken.
+    assert_eq!((accepted, refused), (3, 7), "an inbox of 3 takes 3 of a burst of 10");
     let report = dispatcher.shutdown(Duration::from_secs(60)).await;
     assert_eq!((report.left, report.drained), (0, true));
     assert_eq!(handled.load(Ordering::SeqCst), accepted, "every accepted event was handled");
-    assert!(dispatcher.submit(ping("late", 0)).await.is_err(), "closed after shutdown");
+    assert!(
+        matches!(dispatcher.submit(ping("late", 0)).await, Err(SubmitError::Closed)),
+        "closed after shutdown"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -232,4 +238,101 @@ async fn shutdown_reports_what_the_deadline_left() {
     let report = dispatcher.shutdown(Duration::from_secs(30)).await;
     assert!(!report.drained);
     assert_eq!(report.left, 2, "one finished, one running, one queued");
+}
+
+/// Records every (id, attempt) a handler sees, taking `delay` per attempt.
+fn recording(delay: Duration, seen: Arc<Mutex<Vec<(String, u32)>>>) -> EventRouter {
+    EventRouter::new().on(move |event: Event<Ping>| {
+        let seen = seen.clone();
+        async move {
+            tokio::time::sleep(delay).await;
+            seen.lock().unwrap().push((event.id().to_owned(), event.attempt()));
+            Ok::<_, std::io::Error>(())
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_longer_than_its_lease_keeps_it_by_renewal() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // Each handler runs 20 leases long; two idle workers would take the
+    // delivery over if the lease were not renewed.
+    let dispatcher = Dispatcher::builder(recording(Duration::from_secs(20), seen.clone()))
+        .workers(3)
+        .lease(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(100))
+        .attempt_timeout(Duration::from_secs(60))
+        .start();
+    dispatcher.submit(ping("long", 1)).await.unwrap();
+    assert!(dispatcher.shutdown(Duration::from_secs(120)).await.drained);
+    assert_eq!(*seen.lock().unwrap(), [("long".to_owned(), 1)], "handled once, by one worker");
+    assert_eq!(dispatcher.stats().handled, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_spent_waiting_for_a_worker_does_not_eat_the_lease() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // One worker, 30 s per event, a 2 s lease: the last of 12 events waits
+    // five and a half minutes, far past any lease, and is still handled
+    // once, at its first attempt.
+    let dispatcher = Dispatcher::builder(recording(Duration::from_secs(30), seen.clone()))
+        .workers(1)
+        .lease(Duration::from_secs(2))
+        .attempt_timeout(Duration::from_secs(60))
+        .start();
+    for i in 0..12 {
+        dispatcher.submit(ping(&format!("e{i}"), i)).await.unwrap();
+    }
+    assert!(dispatcher.shutdown(Duration::from_secs(3600)).await.drained);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 12, "{seen:?}");
+    assert!(seen.iter().all(|(_, attempt)| *attempt == 1), "{seen:?}");
+    // Redelivered after being handled: a duplicate, not a second run.
+    assert!(matches!(dispatcher.submit(ping("e11", 11)).await, Err(SubmitError::Closed)));
+    assert_eq!(
+        dispatcher.inbox().accept(&ping("e11", 11)).await.unwrap(),
+        hookwarden::inbox::Accept::Duplicate
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deliveries_waiting_to_retry_keep_their_place_in_the_capacity() {
+    // A downstream that fails every first and second attempt: the inbox
+    // holds at most 2 deliveries, retries included, so a burst is refused
+    // instead of piling up behind the retries.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let router = EventRouter::new().on(move |event: Event<Ping>| {
+        let log = log.clone();
+        async move {
+            if event.attempt() <= 2 {
+                return Err(format!("attempt {} fails", event.attempt()));
+            }
+            log.lock().unwrap().push(event.id().to_owned());
+            Ok(())
+        }
+    });
+    let dispatcher = Dispatcher::builder(router)
+        .workers(1)
+        .capacity(2)
+        .retry(RetryPolicy::default().initial_backoff(Duration::from_secs(1)))
+        .start();
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for i in 0..200 {
+        match dispatcher.submit(ping(&format!("e{i}"), i)).await {
+            Ok(Submitted::Accepted) => accepted.push(format!("e{i}")),
+            Err(SubmitError::Full) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+        // Senders arrive over time; meanwhile attempts fail and wait.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let held = dispatcher.inbox().stats().await.unwrap().active();
+        assert!(held <= 2, "the inbox holds {held} > 2");
+    }
+    assert!(refused > 100, "backpressure while the downstream fails: {refused} refused");
+    assert!(dispatcher.shutdown(Duration::from_secs(600)).await.drained);
+    let mut handled = seen.lock().unwrap().clone();
+    handled.sort();
+    accepted.sort();
+    assert_eq!(handled, accepted, "every accepted delivery handled once");
 }

@@ -1,4 +1,4 @@
-//! Two receiver processes sharing one Redis (or PostgreSQL) store, sent the
+//! Two receiver processes sharing one Redis (or PostgreSQL) inbox, sent the
 //! same deliveries at the same time: each event is handled exactly once.
 //!
 //! The receivers are real child processes: this test binary re-runs itself
@@ -181,30 +181,30 @@ async fn child_receiver() {
 
     use hookwarden::Receiver;
     use hookwarden::event::Event;
+    use hookwarden::inbox::Inbox;
     use hookwarden::router::EventRouter;
     use hookwarden::scheme::StandardWebhooks;
-    use hookwarden::store::IdempotencyStore;
 
     let url = std::env::var("HOOKWARDEN_CHILD_STORE").expect("started by a two-process test");
     let namespace = std::env::var("HOOKWARDEN_CHILD_NAMESPACE").unwrap();
-    let store: Arc<dyn IdempotencyStore> = if url.starts_with("redis") {
+    let inbox: Arc<dyn Inbox> = if url.starts_with("redis") {
         #[cfg(feature = "redis")]
         {
-            let store =
-                hookwarden::store::RedisStore::builder(url).namespace(namespace).connect().await;
-            Arc::new(store.unwrap())
+            let inbox =
+                hookwarden::inbox::RedisInbox::builder(url).namespace(namespace).connect().await;
+            Arc::new(inbox.unwrap())
         }
         #[cfg(not(feature = "redis"))]
         unreachable!("built without redis")
     } else {
         #[cfg(feature = "postgres")]
         {
-            let store = hookwarden::store::PostgresStore::builder(url)
+            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
                 .namespace(namespace)
                 .build()
                 .unwrap();
-            store.migrate().await.unwrap();
-            Arc::new(store)
+            inbox.migrate().await.unwrap();
+            Arc::new(inbox)
         }
         #[cfg(not(feature = "postgres"))]
         unreachable!("built without postgres")
@@ -217,7 +217,8 @@ async fn child_receiver() {
     });
     let receiver = Receiver::builder(StandardWebhooks::new([SECRET]).unwrap())
         .router(router)
-        .shared_store(store)
+        .shared_inbox(inbox)
+        .poll_interval(Duration::from_millis(50))
         .build()
         .unwrap();
     let app = axum::Router::new().route_service("/webhooks", receiver.service());

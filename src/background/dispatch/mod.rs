@@ -586,27 +586,39 @@ async fn worker(inner: Arc<Inner>) {
     inner.wake.notify_one();
 }
 
-/// Purges done deliveries past their retention, and records the inbox's
-/// gauges, until the dispatcher is dropped or shut down.
-async fn maintenance(inner: Weak<Inner>, every: Duration) {
+/// Records the inbox's gauges (every 5 s, with the `metrics` feature) and
+/// purges done deliveries past their retention (every `purge_every`), until
+/// the dispatcher is dropped or shut down.
+async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
+    const GAUGES_EVERY: Duration = Duration::from_secs(5);
+    let mut next_purge = Instant::now() + purge_every;
     loop {
-        tokio::time::sleep(every).await;
-        let Some(inner) = inner.upgrade() else { return };
-        if inner.closing.load(Ordering::Acquire) {
-            return;
-        }
-        match inner.inbox.purge().await {
-            Ok(0) => {}
-            Ok(purged) => {
-                tracing::debug!(target: TARGET, purged, "forgot done deliveries past their retention")
-            }
-            Err(error) => tracing::debug!(target: TARGET, %error, "purge failed"),
-        }
-        if cfg!(feature = "metrics")
-            && let Ok(stats) = inner.inbox.stats().await
         {
-            telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+            let Some(inner) = inner.upgrade() else { return };
+            if inner.closing.load(Ordering::Acquire) {
+                return;
+            }
+            if cfg!(feature = "metrics")
+                && let Ok(stats) = inner.inbox.stats().await
+            {
+                telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+            }
+            if Instant::now() >= next_purge {
+                next_purge = Instant::now() + purge_every;
+                match inner.inbox.purge().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(
+                        target: TARGET,
+                        purged,
+                        "forgot done deliveries past their retention"
+                    ),
+                    Err(error) => tracing::debug!(target: TARGET, %error, "purge failed"),
+                }
+            }
         }
+        let pause =
+            if cfg!(feature = "metrics") { GAUGES_EVERY.min(purge_every) } else { purge_every };
+        tokio::time::sleep(pause).await;
     }
 }
 
