@@ -3,14 +3,16 @@
 //!
 //! `--mode bare` answers POST /webhooks with a plain axum route that reads
 //! the body and answers 200; `--mode pipeline` answers it with the whole
-//! hookwarden pipeline (allowlist, verify, envelope, in-memory dedupe, 202
-//! ack) and a handler that does nothing. Both are served the same way
+//! hookwarden pipeline (allowlist, verify, envelope, the 202 once the
+//! inbox keeps the delivery) and a handler that does nothing; `--store`
+//! picks the inbox (memory by default, or a durable one). Both are served the same way
 //! (axum, `ConnectInfo`, `TCP_NODELAY`), so the difference is the pipeline.
 //! On SIGINT or SIGTERM it prints its counters to stderr and exits.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -19,6 +21,7 @@ use axum::routing::post;
 use axum::serve::{Listener as _, ListenerExt as _};
 use bytes::Bytes;
 use hookwarden::event::Event;
+use hookwarden::inbox::Inbox;
 use hookwarden::ip::IpAllowlistLayer;
 use hookwarden::router::EventRouter;
 use hookwarden::scheme::StandardWebhooks;
@@ -34,12 +37,13 @@ usage: cargo run --release --example bench_server -- [options]
                      pipeline (the hookwarden receiver, 202); default pipeline
   --listen ADDR      default 127.0.0.1:3000; route POST /webhooks
   --threads N        runtime worker threads (default: the CPUs this process may use)
-  --queue N          pipeline queue capacity (default 65536)
+  --store URL        pipeline inbox: memory (default) | sqlite://PATH | postgres://… | redis://…
+  --queue N          pipeline inbox capacity (default 65536)
   --workers N        pipeline handler concurrency (default 2)
 
 Pipeline secret: the examples' demo secret. Counters on stderr at exit.";
 
-const OPTIONS: &[&str] = &["mode", "listen", "threads", "queue", "workers"];
+const OPTIONS: &[&str] = &["mode", "listen", "threads", "store", "queue", "workers"];
 
 fn main() {
     let args = Args::parse(OPTIONS, &[], USAGE);
@@ -64,8 +68,11 @@ async fn serve(args: Args) {
     let (app, receiver) = match mode.as_str() {
         "bare" => (Router::new().route("/webhooks", post(bare)), None),
         "pipeline" => {
+            let inbox = common::inbox(args.get("store"), queue)
+                .await
+                .unwrap_or_else(|e| common::fail(USAGE, &e));
             let receiver =
-                pipeline(queue, workers).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+                pipeline(inbox, workers).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
             (Router::new().route_service("/webhooks", receiver.service()), Some(receiver.handle()))
         }
         other => {
@@ -80,7 +87,7 @@ async fn serve(args: Args) {
         });
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let settings = match &receiver {
-        Some(_) => format!(", queue {queue}, workers {workers}"),
+        Some(handle) => format!(", inbox {:?}, workers {workers}", handle.inbox()),
         None => String::new(),
     };
     eprintln!(
@@ -103,7 +110,7 @@ async fn bare(body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
-fn pipeline(queue: usize, workers: usize) -> Result<Receiver, ConfigError> {
+fn pipeline(inbox: Arc<dyn Inbox>, workers: usize) -> Result<Receiver, ConfigError> {
     let allowlist = IpAllowlistLayer::new(["127.0.0.0/8", "::1/128"])?
         .peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip());
     let router = EventRouter::new().catch_all(|_event: Event<serde::de::IgnoredAny>| async {
@@ -112,7 +119,7 @@ fn pipeline(queue: usize, workers: usize) -> Result<Receiver, ConfigError> {
     Receiver::builder(StandardWebhooks::new([DEMO_SECRET])?)
         .allowlist(allowlist)
         .router(router)
-        .capacity(queue)
+        .shared_inbox(inbox)
         .workers(workers)
         .build()
 }

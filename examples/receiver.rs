@@ -18,7 +18,6 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use hookwarden::dispatch::RetryPolicy;
 use hookwarden::event::{Event, EventType};
-use hookwarden::inbox::{Inbox, MemoryInbox};
 use hookwarden::ip::{ClientIpSource, IpAllowlistLayer};
 use hookwarden::router::EventRouter;
 use hookwarden::{ConfigError, Receiver};
@@ -149,58 +148,6 @@ fn router(demo: Demo) -> EventRouter {
         })
 }
 
-/// The inbox named by `--store`.
-async fn inbox(url: Option<String>, capacity: usize) -> Result<Arc<dyn Inbox>, String> {
-    let url = url.unwrap_or_else(|| "memory".to_owned());
-    if url == "memory" {
-        return Ok(Arc::new(MemoryInbox::with_capacity(capacity)));
-    }
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        #[cfg(feature = "sqlite")]
-        {
-            let inbox = hookwarden::inbox::SqliteInbox::builder(path)
-                .capacity(capacity)
-                .open()
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok(Arc::new(inbox));
-        }
-        #[cfg(not(feature = "sqlite"))]
-        return Err(format!(
-            "this build has no SQLite inbox (for {path:?}): run with `cargo run --features sqlite --example receiver`"
-        ));
-    }
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        #[cfg(feature = "redis")]
-        {
-            let inbox = hookwarden::inbox::RedisInbox::builder(url)
-                .namespace("receiver")
-                .capacity(capacity)
-                .connect()
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok(Arc::new(inbox));
-        }
-        #[cfg(not(feature = "redis"))]
-        return Err("this build has no Redis inbox: run with `cargo run --features redis --example receiver`".into());
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        #[cfg(feature = "postgres")]
-        {
-            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
-                .namespace("receiver")
-                .capacity(capacity)
-                .build()
-                .map_err(|e| e.to_string())?;
-            inbox.migrate().await.map_err(|e| e.to_string())?;
-            return Ok(Arc::new(inbox));
-        }
-        #[cfg(not(feature = "postgres"))]
-        return Err("this build has no PostgreSQL inbox: run with `cargo run --features postgres --example receiver`".into());
-    }
-    Err(format!("unknown store {url:?}: expected memory, sqlite://PATH, postgres://… or redis://…"))
-}
-
 fn allowlist(allow: &[String], trust: &[String]) -> Result<Option<IpAllowlistLayer>, ConfigError> {
     if allow.is_empty() && trust.is_empty() {
         return Ok(None);
@@ -234,8 +181,9 @@ async fn main() {
         fail_first: args.parsed("fail-first", USAGE).unwrap_or(0),
     };
     let capacity = args.parsed("queue", USAGE).unwrap_or(1024);
-    let inbox =
-        inbox(args.get("store"), capacity).await.unwrap_or_else(|e| common::fail(USAGE, &e));
+    let inbox = common::inbox(args.get("store"), capacity)
+        .await
+        .unwrap_or_else(|e| common::fail(USAGE, &e));
     let retry =
         RetryPolicy::default().with_max_attempts(args.parsed("max-attempts", USAGE).unwrap_or(5));
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use hookwarden::ConfigError;
+use hookwarden::inbox::{Inbox, MemoryInbox};
 use hookwarden::scheme::{
     GenericHmac, GitHub, Logto, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
 };
@@ -34,6 +35,59 @@ pub(crate) fn scheme(name: &str, secrets: &[String]) -> Result<Arc<dyn Scheme>, 
         other => return Err(format!("unknown scheme {other:?}; expected one of: {SCHEMES}")),
     };
     built.map_err(|e| e.to_string())
+}
+
+/// The inbox named by a `--store` URL (`memory`, `sqlite://PATH`,
+/// `postgres://…`, `redis://…`), holding at most `capacity` deliveries.
+pub(crate) async fn inbox(url: Option<String>, capacity: usize) -> Result<Arc<dyn Inbox>, String> {
+    let url = url.unwrap_or_else(|| "memory".to_owned());
+    if url == "memory" {
+        return Ok(Arc::new(MemoryInbox::with_capacity(capacity)));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        #[cfg(feature = "sqlite")]
+        {
+            let inbox = hookwarden::inbox::SqliteInbox::builder(path)
+                .capacity(capacity)
+                .open()
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
+        }
+        #[cfg(not(feature = "sqlite"))]
+        return Err(format!(
+            "this build has no SQLite inbox (for {path:?}): run with `cargo run --features sqlite --example receiver`"
+        ));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        #[cfg(feature = "redis")]
+        {
+            let inbox = hookwarden::inbox::RedisInbox::builder(url)
+                .namespace("receiver")
+                .capacity(capacity)
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
+        }
+        #[cfg(not(feature = "redis"))]
+        return Err("this build has no Redis inbox: run with `cargo run --features redis --example receiver`".into());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
+                .namespace("receiver")
+                .capacity(capacity)
+                .build()
+                .map_err(|e| e.to_string())?;
+            inbox.migrate().await.map_err(|e| e.to_string())?;
+            return Ok(Arc::new(inbox));
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err("this build has no PostgreSQL inbox: run with `cargo run --features postgres --example receiver`".into());
+    }
+    Err(format!("unknown store {url:?}: expected memory, sqlite://PATH, postgres://… or redis://…"))
 }
 
 /// Command-line options: `--name value` or `--name=value`, repeatable, and
