@@ -1,1 +1,262 @@
-//! The suite against this backend: being written.
+//! The suite against [`SqliteInbox`], each test in a fresh file of its own
+//! (SQLite is embedded: these never skip), and what only a file-backed
+//! inbox can show: reopening carries on, writes are committed in groups.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hookwarden::event::Delivery;
+use hookwarden::inbox::{
+    Accept, BoxFuture, Cursor, Inbox, InboxError, InboxStats, Lease, Leased, Page, Record, Replay,
+    SqliteInbox, State,
+};
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use crate::suite::Make;
+
+const LONG: Duration = Duration::from_secs(3600);
+
+/// A database file in the temporary directory, deleted (with its WAL
+/// files) when dropped.
+#[derive(Debug)]
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(test: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("hookwarden-inbox-{test}-{}-{nanos:x}-{n}.db", std::process::id());
+        Self(std::env::temp_dir().join(name))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// An inbox that deletes its file once closed.
+#[derive(Debug)]
+struct Owned {
+    // Declared first: closed (its writer stopped) before the file goes.
+    inbox: SqliteInbox,
+    _file: TempFile,
+}
+
+fn make() -> Option<Make> {
+    Some(Arc::new(|options| {
+        Box::pin(async move {
+            let file = TempFile::new("suite");
+            let inbox = SqliteInbox::builder(file.path())
+                .capacity(options.capacity)
+                .retain(options.retain)
+                .open()
+                .expect("open a fresh SQLite inbox");
+            Arc::new(Owned { inbox, _file: file }) as Arc<dyn Inbox>
+        })
+    }))
+}
+
+inbox_suite!(make());
+
+impl Inbox for Owned {
+    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+        self.inbox.accept(delivery)
+    }
+
+    fn lease(
+        &self,
+        max: usize,
+        lease_for: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Leased>, InboxError>> {
+        self.inbox.lease(max, lease_for)
+    }
+
+    fn renew<'a>(
+        &'a self,
+        lease: &'a Lease,
+        lease_for: Duration,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.renew(lease, lease_for)
+    }
+
+    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.complete(lease)
+    }
+
+    fn retry<'a>(
+        &'a self,
+        lease: &'a Lease,
+        delay: Duration,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.retry(lease, delay, error)
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        lease: &'a Lease,
+        error: &'a str,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.dead_letter(lease, error)
+    }
+
+    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.abandon(lease)
+    }
+
+    fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
+        self.inbox.replay(id)
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, InboxError>> {
+        self.inbox.get(id)
+    }
+
+    fn list<'a>(
+        &'a self,
+        state: State,
+        limit: usize,
+        cursor: Option<&'a Cursor>,
+    ) -> BoxFuture<'a, Result<Page, InboxError>> {
+        self.inbox.list(state, limit, cursor)
+    }
+
+    fn stats(&self) -> BoxFuture<'_, Result<InboxStats, InboxError>> {
+        self.inbox.stats()
+    }
+
+    fn purge(&self) -> BoxFuture<'_, Result<u64, InboxError>> {
+        self.inbox.purge()
+    }
+
+    fn is_durable(&self) -> bool {
+        self.inbox.is_durable()
+    }
+}
+
+fn delivery(id: &str) -> Delivery {
+    Delivery::new(id, "ping", "1", Bytes::from(format!(r#"{{"id":"{id}"}}"#)))
+}
+
+/// Closed and reopened, the file carries on: the pending delivery leases,
+/// the one whose lease ran out meanwhile is handed out again, the retry
+/// keeps its schedule, the dead letter is listed, every key is still a
+/// duplicate, and the capacity counts what the file holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_the_file_carries_on_where_it_left_off() {
+    let file = TempFile::new("reopen");
+    let lease_for = Duration::from_millis(1500);
+    let [leased, retrying, dead, pending] =
+        ["leased", "retrying", "dead", "pending"].map(|name| delivery(&format!("evt_{name}")));
+
+    let inbox = SqliteInbox::open(file.path()).expect("open");
+    for d in [&leased, &retrying, &dead, &pending] {
+        assert_eq!(inbox.accept(d).await.unwrap(), Accept::Accepted);
+    }
+    let held = inbox.lease(3, lease_for).await.unwrap();
+    let ids: Vec<&str> = held.iter().map(|l| l.delivery.id()).collect();
+    assert_eq!(ids, [leased.id(), retrying.id(), dead.id()], "oldest first");
+    assert!(inbox.retry(&held[1].lease, LONG, "503 from downstream").await.unwrap());
+    assert!(inbox.dead_letter(&held[2].lease, "payload does not fit").await.unwrap());
+    drop(inbox);
+
+    let inbox = SqliteInbox::builder(file.path()).capacity(3).open().expect("reopen");
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.leased, stats.retrying, stats.dead), (1, 1, 1, 1));
+    for d in [&leased, &retrying, &dead, &pending] {
+        assert_eq!(inbox.accept(d).await.unwrap(), Accept::Duplicate, "{}", d.id());
+    }
+    assert_eq!(inbox.accept(&delivery("evt_new")).await.unwrap(), Accept::Full, "3 held");
+
+    let first = inbox.lease(10, LONG).await.unwrap();
+    assert_eq!(first.len(), 1, "only the pending one is due yet");
+    assert_eq!(first[0].delivery.id(), pending.id());
+    assert_eq!(first[0].delivery.body(), pending.body());
+    assert_eq!(first[0].attempt, 1);
+    tokio::time::sleep(lease_for + Duration::from_millis(100)).await;
+    let again = inbox.lease(10, LONG).await.unwrap();
+    assert_eq!(again.len(), 1, "the lease that ran out, not the retry");
+    assert_eq!(again[0].delivery.id(), leased.id());
+    assert_eq!(again[0].attempt, 2);
+    assert!(!inbox.complete(&held[0].lease).await.unwrap(), "the old lease is over");
+
+    let letters = inbox.list(State::Dead, 10, None).await.unwrap().records;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].delivery.id(), dead.id());
+    assert_eq!(letters[0].last_error.as_deref(), Some("payload does not fit"));
+    let retry = inbox.get(retrying.id()).await.unwrap().unwrap();
+    assert_eq!((retry.state, retry.attempts), (State::Retrying, 1));
+    assert_eq!(retry.last_error.as_deref(), Some("503 from downstream"));
+
+    assert!(inbox.complete(&first[0].lease).await.unwrap());
+    assert_eq!(inbox.accept(&delivery("evt_new")).await.unwrap(), Accept::Accepted);
+}
+
+/// 200 accepts at once are answered after fewer than 200 commits: writes
+/// waiting together share a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_accepts_are_committed_in_groups() {
+    let file = TempFile::new("group");
+    let inbox = SqliteInbox::open(file.path()).expect("open");
+    let start = inbox.commit_stats();
+    const N: usize = 200;
+    let barrier = Arc::new(Barrier::new(N));
+    let mut tasks = JoinSet::new();
+    for i in 0..N {
+        let (inbox, barrier) = (inbox.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            inbox.accept(&delivery(&format!("evt_{i}"))).await.expect("accept")
+        });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        assert_eq!(outcome.unwrap(), Accept::Accepted);
+    }
+    let end = inbox.commit_stats();
+    let (commits, ops) = (end.commits - start.commits, end.ops - start.ops);
+    assert_eq!(ops, N as u64, "{end:?}");
+    assert!(commits < ops, "{commits} commits for {ops} accepts: {end:?}");
+    assert!(end.largest > 1, "{end:?}");
+    assert_eq!(inbox.stats().await.unwrap().pending, N as u64);
+}
+
+/// The file is in WAL mode, and records its schema version; a file from a
+/// newer schema is refused rather than misread.
+#[tokio::test]
+async fn the_file_is_in_wal_mode_and_versioned() {
+    let file = TempFile::new("schema");
+    let inbox = SqliteInbox::open(file.path()).expect("open");
+    drop(inbox);
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, 1);
+
+    SqliteInbox::open(file.path()).expect("reopening is idempotent");
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    let error = SqliteInbox::open(file.path()).expect_err("a newer schema");
+    assert!(error.to_string().contains("newer"), "{error}");
+}
+
+/// `:memory:` cannot be durable, so it is refused.
+#[test]
+fn an_in_memory_database_is_refused() {
+    let error = SqliteInbox::open(":memory:").expect_err("no WAL in memory");
+    assert!(error.to_string().contains("WAL"), "{error}");
+}

@@ -67,7 +67,7 @@ pub use postgres::{PostgresInbox, PostgresInboxBuilder};
 #[cfg(feature = "redis")]
 pub use redis::{RedisInbox, RedisInboxBuilder};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteInbox, SqliteInboxBuilder};
+pub use sqlite::{SqliteCommitStats, SqliteInbox, SqliteInboxBuilder};
 
 /// How long done deliveries are remembered by default (senders retry for
 /// up to about three days).
