@@ -68,9 +68,20 @@ async fn serve(args: Args) {
     let (app, receiver) = match mode.as_str() {
         "bare" => (Router::new().route("/webhooks", post(bare)), None),
         "pipeline" => {
-            let inbox = common::inbox(args.get("store"), queue)
-                .await
-                .unwrap_or_else(|e| common::fail(USAGE, &e));
+            let url = args.get("store");
+            let inbox = match url.as_deref().and_then(|u| u.strip_prefix("sqlite://")) {
+                // Kept as its own type, for its group-commit counters.
+                #[cfg(feature = "sqlite")]
+                Some(path) => {
+                    let sqlite = hookwarden::inbox::SqliteInbox::builder(path)
+                        .capacity(queue)
+                        .open()
+                        .unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+                    SQLITE.set(sqlite.clone()).expect("set once");
+                    Arc::new(sqlite) as Arc<dyn Inbox>
+                }
+                _ => common::inbox(url, queue).await.unwrap_or_else(|e| common::fail(USAGE, &e)),
+            };
             let receiver =
                 pipeline(inbox, workers).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
             (Router::new().route_service("/webhooks", receiver.service()), Some(receiver.handle()))
@@ -124,6 +135,10 @@ fn pipeline(inbox: Arc<dyn Inbox>, workers: usize) -> Result<Receiver, ConfigErr
         .build()
 }
 
+/// The SQLite inbox, when the benchmark runs on one.
+#[cfg(feature = "sqlite")]
+static SQLITE: std::sync::OnceLock<hookwarden::inbox::SqliteInbox> = std::sync::OnceLock::new();
+
 async fn report(handle: &ReceiverHandle, uptime: Duration) {
     let waiting = handle.inbox().stats().await.map(|s| s.active()).unwrap_or_default();
     let report = handle.shutdown(Duration::from_secs(5)).await;
@@ -138,6 +153,17 @@ async fn report(handle: &ReceiverHandle, uptime: Duration) {
         waiting,
         report.left
     );
+    #[cfg(feature = "sqlite")]
+    if let Some(sqlite) = SQLITE.get() {
+        let batches = sqlite.commit_stats();
+        eprintln!(
+            "bench_server: sqlite group commit: commits {}, ops {}, largest {} ({:.1} writes per commit)",
+            batches.commits,
+            batches.ops,
+            batches.largest,
+            batches.mean()
+        );
+    }
 }
 
 async fn stop() {

@@ -387,7 +387,7 @@ async fn child_receiver() {
     let inbox: Arc<dyn Inbox> = if let Some(path) = url.strip_prefix("sqlite://") {
         #[cfg(feature = "sqlite")]
         {
-            Arc::new(hookwarden::inbox::SqliteInbox::builder(path).open().await.unwrap())
+            Arc::new(hookwarden::inbox::SqliteInbox::builder(path).open().unwrap())
         }
         #[cfg(not(feature = "sqlite"))]
         unreachable!("built without sqlite: {path}")

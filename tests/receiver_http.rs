@@ -414,3 +414,51 @@ async fn refusals_keep_their_codes_through_the_receiver() {
         (StatusCode::BAD_REQUEST, Some("malformed_event"))
     );
 }
+
+/// `--queue 2 --workers 1 --fail-first 2`: a downstream that fails every
+/// event's first two attempts. Deliveries waiting for their retry keep
+/// their place in the inbox, so new ones are refused with 503 `overloaded`
+/// while it fails, and every one that got a 202 is handled.
+#[tokio::test]
+async fn a_failing_downstream_keeps_backpressure_and_every_202_is_handled() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let router = EventRouter::new().payload_at("data").on(move |event: Event<UserRegistered>| {
+        let log = log.clone();
+        async move {
+            if event.attempt() <= 2 {
+                return Err(format!("downstream failed attempt {}", event.attempt()));
+            }
+            log.lock().unwrap().push(event.id().to_owned());
+            Ok(())
+        }
+    });
+    let receiver = builder().router(router).workers(1).capacity(2).build().unwrap();
+    let handle = receiver.handle();
+    let addr = serve(&receiver).await;
+
+    let (mut accepted, mut overloaded) = (Vec::new(), 0);
+    for i in 0..60 {
+        let id = format!("evt_{i}");
+        let answer = deliver(addr, &id, "user.registered", "2").await;
+        match answer.status {
+            StatusCode::ACCEPTED => accepted.push(id),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(answer.json["error"], "overloaded");
+                assert!(answer.headers.contains_key("retry-after"));
+                overloaded += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(overloaded > 0, "backpressure while the downstream fails");
+    assert!(accepted.len() >= 2, "{accepted:?}");
+    let expected = accepted.len() as u64;
+    eventually("every 202'd delivery handled", || handled(&handle) == expected).await;
+    let mut handled_ids = seen.lock().unwrap().clone();
+    handled_ids.sort();
+    accepted.sort();
+    assert_eq!(handled_ids, accepted);
+    println!("{} accepted, {overloaded} refused with 503 overloaded", accepted.len());
+}

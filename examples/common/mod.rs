@@ -50,7 +50,6 @@ pub(crate) async fn inbox(url: Option<String>, capacity: usize) -> Result<Arc<dy
             let inbox = hookwarden::inbox::SqliteInbox::builder(path)
                 .capacity(capacity)
                 .open()
-                .await
                 .map_err(|e| e.to_string())?;
             return Ok(Arc::new(inbox));
         }

@@ -170,10 +170,10 @@ fn parse_x_forwarded_for(entry: &str) -> Result<IpAddr, Refusal> {
     if let Ok(addr) = entry.parse::<SocketAddr>() {
         return Ok(addr.ip());
     }
-    if let Some(inner) = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']')) {
-        if let Ok(ip) = inner.parse::<Ipv6Addr>() {
-            return Ok(ip.into());
-        }
+    if let Some(inner) = entry.strip_prefix('[').and_then(|e| e.strip_suffix(']'))
+        && let Ok(ip) = inner.parse::<Ipv6Addr>()
+    {
+        return Ok(ip.into());
     }
     Err("unparsable X-Forwarded-For entry")
 }

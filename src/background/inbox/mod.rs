@@ -27,6 +27,11 @@
 //!   [`complete`](Inbox::complete), [`retry`](Inbox::retry),
 //!   [`dead_letter`](Inbox::dead_letter) or [`abandon`](Inbox::abandon):
 //!   a stale worker's call answers `false` and changes nothing.
+//! * A call that fails (an [`InboxError`], or a timeout) may still take
+//!   effect on the server afterwards. For `accept` that is harmless (the
+//!   delivery is then kept, and handled). A `lease` that timed out may have
+//!   leased deliveries that no worker holds: they are handed out again once
+//!   that lease runs out, as after a crash.
 //! * Delays are durations measured by the backend's own clock (the
 //!   database server's `now()` for a shared inbox), never instants of this
 //!   host's.
