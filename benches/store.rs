@@ -1,7 +1,9 @@
 //! Idempotency store benchmarks.
 //!
 //! * `memory/claim+complete`: one claim and one completion of a fresh key,
-//!   on one thread (criterion; throughput counts both operations). The
+//!   on one thread (criterion; throughput counts both operations). Tokens
+//!   are the caller's to make: these are cheap distinct ones, so the figure
+//!   is the store's own work (`ClaimToken::random` costs extra). The
 //!   store runs at its default bound (1,000,000), so once full it evicts as
 //!   it would in production; `…/bound=100k` is the same with a table that
 //!   fits in the CPU's caches.
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use hookwarden::store::{Claim, IdempotencyStore, MemoryStore};
+use hookwarden::store::{Claim, ClaimToken, IdempotencyStore, MemoryStore};
 use tokio::runtime::Runtime;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -66,9 +68,9 @@ fn memory(c: &mut Criterion) {
                     for _ in 0..iters {
                         next += 1;
                         let key = keys.get(next);
-                        let Claim::Claimed(token) = store.claim(key, LEASE).await.unwrap() else {
-                            panic!("fresh key")
-                        };
+                        let token = ClaimToken::from_u128(u128::from(next));
+                        let claim = store.claim(key, &token, LEASE).await.unwrap();
+                        assert!(matches!(claim, Claim::Claimed(_)), "fresh key");
                         black_box(store.complete(key, &token, RETAIN).await.unwrap());
                     }
                     started.elapsed()
@@ -82,7 +84,8 @@ fn memory(c: &mut Criterion) {
         let mut keys = Keys::new();
         for n in 0..1024 {
             let key = keys.get(n);
-            let Claim::Claimed(token) = done.claim(key, LEASE).await.unwrap() else { panic!() };
+            let token = ClaimToken::from_u128(u128::from(n));
+            assert!(matches!(done.claim(key, &token, LEASE).await.unwrap(), Claim::Claimed(_)));
             done.complete(key, &token, RETAIN).await.unwrap();
         }
     });
@@ -91,9 +94,10 @@ fn memory(c: &mut Criterion) {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut keys = Keys::new();
+                let token = ClaimToken::from_u128(u128::MAX);
                 let started = Instant::now();
                 for n in 0..iters {
-                    let claim = done.claim(keys.get(n & 1023), LEASE).await.unwrap();
+                    let claim = done.claim(keys.get(n & 1023), &token, LEASE).await.unwrap();
                     assert_eq!(black_box(claim), Claim::Done);
                 }
                 started.elapsed()
@@ -118,7 +122,8 @@ fn footprint(keys: u64) {
         let mut buf = Keys::new();
         for n in 0..keys {
             let key = buf.get(n);
-            let Claim::Claimed(token) = store.claim(key, LEASE).await.unwrap() else { panic!() };
+            let token = ClaimToken::from_u128(u128::from(n));
+            assert!(matches!(store.claim(key, &token, LEASE).await.unwrap(), Claim::Claimed(_)));
             store.complete(key, &token, RETAIN).await.unwrap();
         }
     });
@@ -161,8 +166,9 @@ fn latency(
                 let mut samples = Vec::with_capacity(total / concurrency);
                 for i in 0..total / concurrency {
                     let key = format!("bench-{run}-{worker}-{i}");
+                    let token = ClaimToken::random();
                     let started = Instant::now();
-                    let claim = store.claim(&key, LEASE).await.expect("claim");
+                    let claim = store.claim(&key, &token, LEASE).await.expect("claim");
                     samples.push(started.elapsed());
                     assert!(matches!(claim, Claim::Claimed(_)));
                 }

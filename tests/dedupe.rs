@@ -41,10 +41,11 @@ impl IdempotencyStore for Counting {
     fn claim<'a>(
         &'a self,
         key: &'a str,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.store.claim(key, lease)
+        self.store.claim(key, token, lease)
     }
 
     fn complete<'a>(
@@ -72,7 +73,12 @@ impl IdempotencyStore for Counting {
 struct Down;
 
 impl IdempotencyStore for Down {
-    fn claim<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a, Result<Claim, StoreError>> {
+    fn claim<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a ClaimToken,
+        _: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(async { Err(StoreError::new("connection refused")) })
     }
 
@@ -91,6 +97,74 @@ impl IdempotencyStore for Down {
         _: &'a ClaimToken,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async { Err(StoreError::new("connection refused")) })
+    }
+}
+
+/// Fault injection: a store whose "server" stalls for a while from its
+/// creation: a claim sent during the stall is applied when the stall ends,
+/// whether or not the caller still waits, and the caller gives up after
+/// `timeout` (a shared store's timeout). Releases are applied at once: they
+/// can overtake a claim, as on another connection. A completion takes
+/// `complete_delay`, and is not applied if its caller stops waiting first.
+#[derive(Debug)]
+struct Late {
+    store: Arc<MemoryStore>,
+    stalled_until: tokio::time::Instant,
+    timeout: Duration,
+    complete_delay: Duration,
+}
+
+impl Late {
+    fn stalled(stall: Duration, timeout: Duration) -> Self {
+        Self {
+            store: Arc::default(),
+            stalled_until: tokio::time::Instant::now() + stall,
+            timeout,
+            complete_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl IdempotencyStore for Late {
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+        let (store, key, token, until) =
+            (self.store.clone(), key.to_owned(), token.clone(), self.stalled_until);
+        let applied = tokio::spawn(async move {
+            tokio::time::sleep_until(until).await;
+            store.claim(&key, &token, lease).await
+        });
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, applied).await {
+                Ok(answer) => answer.expect("the claim task"),
+                Err(_) => Err(StoreError::new("timed out")),
+            }
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+        retain: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.complete_delay).await;
+            self.store.complete(key, token, retain).await
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a ClaimToken,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.store.release(key, token)
     }
 }
 
@@ -240,6 +314,29 @@ where
     status
 }
 
+/// Redelivers `id` every 50 ms while the answer is 409 or 503, for at most
+/// 5 s; the final status and how long the 409s went on.
+async fn redeliver_until_settled<S>(service: S, id: &str) -> (StatusCode, Duration)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<Full<Bytes>>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let started = tokio::time::Instant::now();
+    let mut first_conflict = None;
+    loop {
+        let status = service.clone().oneshot(delivery(id)).await.unwrap().status();
+        let now = tokio::time::Instant::now();
+        if status == StatusCode::CONFLICT {
+            first_conflict.get_or_insert(now);
+        }
+        let settled = status != StatusCode::CONFLICT && status != StatusCode::SERVICE_UNAVAILABLE;
+        if settled || now - started > Duration::from_secs(5) {
+            return (status, first_conflict.map_or(Duration::ZERO, |at| now - at));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn json_body(response: Response<Full<Bytes>>) -> Value {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&bytes).expect("a JSON body")
@@ -373,6 +470,93 @@ async fn a_panicking_handler_releases_the_claim() {
 
     assert_eq!(status_once_released(service, "msg_1").await, StatusCode::OK);
     assert_eq!(handler.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_claim_that_lands_after_its_timeout_is_released() {
+    // The claim lands 300 ms after it was sent; the caller gave up at 100.
+    let store = Arc::new(Late::stalled(Duration::from_millis(300), Duration::from_millis(100)));
+    let handler = Handler::new(|_| Act::Ok);
+    let service = stack(store.clone(), &handler);
+
+    let response = service.clone().oneshot(delivery("msg_1")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_body(response).await["error"], "store_unavailable");
+
+    // Without the release, the late claim would answer 409 for its lease.
+    let (status, conflicts) = redeliver_until_settled(service.clone(), "msg_1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(conflicts < Duration::from_secs(2), "409 for {conflicts:?}");
+    let response = service.oneshot(delivery("msg_1")).await.unwrap();
+    assert_eq!(json_body(response).await["status"], "duplicate");
+    assert_eq!(handler.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_claiming_leaves_no_claim_behind() {
+    let store = Arc::new(Late::stalled(Duration::from_millis(200), Duration::from_secs(10)));
+    let handler = Handler::new(|_| Act::Ok);
+    let service = stack(store.clone(), &handler);
+
+    // The sender hangs up while the claim is on its way.
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(50), service.clone().oneshot(delivery("msg_1")));
+    assert!(dropped.await.is_err(), "still claiming");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(handler.calls(), 0, "the dropped request never reached the handler");
+
+    let (status, conflicts) = redeliver_until_settled(service, "msg_1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(conflicts < Duration::from_secs(2), "409 for {conflicts:?}");
+    assert_eq!(handler.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_completing_still_completes() {
+    let store = Arc::new(Late {
+        complete_delay: Duration::from_millis(200),
+        ..Late::stalled(Duration::ZERO, Duration::from_secs(10))
+    });
+    let handler = Handler::new(|_| Act::Ok);
+    let service = stack(store.clone(), &handler);
+
+    // The handler answered 2xx; the sender hangs up during the completion.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(100),
+        service.clone().oneshot(delivery("msg_1")),
+    );
+    assert!(dropped.await.is_err(), "still completing");
+    assert_eq!(handler.calls(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let response = service.oneshot(delivery("msg_1")).await.unwrap();
+    assert_eq!(json_body(response).await["status"], "duplicate", "the completion ran on");
+    assert_eq!(handler.calls(), 1);
+}
+
+#[tokio::test]
+async fn claims_release_a_claim_whose_call_failed() {
+    let store = Arc::new(Late::stalled(Duration::from_millis(200), Duration::from_millis(50)));
+    let claims = Claims::from_shared(store.clone());
+    assert!(claims.claim("k").await.is_err(), "timed out");
+    let dropped = tokio::time::timeout(Duration::from_millis(20), claims.claim("j"));
+    assert!(dropped.await.is_err(), "dropped before the store answered");
+
+    tokio::time::sleep_until(store.stalled_until + Duration::from_millis(50)).await;
+    // Both claims landed by now; the background releases remove them.
+    for key in ["k", "j"] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let token = ClaimToken::random();
+        loop {
+            match store.store.claim(key, &token, Duration::from_secs(60)).await.unwrap() {
+                Claim::Claimed(_) => break,
+                Claim::InFlight if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => panic!("{key}: {other:?} past the releases"),
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -49,7 +49,7 @@ async fn assert_down(store: &Arc<dyn IdempotencyStore>, held: &ClaimToken, timeo
     for i in 0..5 {
         let started = Instant::now();
         let key = format!("during-{i}");
-        let claim = store.claim(&key, LEASE).await;
+        let claim = store.claim(&key, &ClaimToken::random(), LEASE).await;
         match &claim {
             Err(e) if i == 0 => println!("while down: {e}"),
             Err(_) => {}
@@ -70,10 +70,11 @@ async fn assert_recovers(store: &Arc<dyn IdempotencyStore>) -> Duration {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(30);
     loop {
-        match store.claim("after", LEASE).await {
-            Ok(Claim::Claimed(token)) => {
+        let token = ClaimToken::random();
+        match store.claim("after", &token, LEASE).await {
+            Ok(Claim::Claimed(_)) => {
                 assert!(store.complete("after", &token, HOUR).await.unwrap());
-                assert_eq!(store.claim("after", LEASE).await.unwrap(), Claim::Done);
+                assert_eq!(store.claim("after", &token, LEASE).await.unwrap(), Claim::Done);
                 return started.elapsed();
             }
             Ok(other) => panic!("first claim after the restart: {other:?}"),
@@ -244,9 +245,9 @@ mod redis {
                 .await
                 .expect("connect"),
         );
-        let Claim::Claimed(held) = store.claim("before", LEASE).await.unwrap() else {
-            panic!("fresh key")
-        };
+        let held = ClaimToken::random();
+        let claim = store.claim("before", &held, LEASE).await.unwrap();
+        assert_eq!(claim, Claim::Claimed(held.clone()), "a fresh key");
 
         let pipeline = through_the_layer::Pipeline::new(store.clone());
 
@@ -378,9 +379,9 @@ mod postgres {
             .expect("build");
         pg.migrate().await.expect("migrate");
         let store: Arc<dyn IdempotencyStore> = Arc::new(pg);
-        let Claim::Claimed(held) = store.claim("before", LEASE).await.unwrap() else {
-            panic!("fresh key")
-        };
+        let held = ClaimToken::random();
+        let claim = store.claim("before", &held, LEASE).await.unwrap();
+        assert_eq!(claim, Claim::Claimed(held.clone()), "a fresh key");
 
         let pipeline = through_the_layer::Pipeline::new(store.clone());
 
@@ -394,9 +395,10 @@ mod postgres {
         pipeline.assert_recovered().await;
 
         // The claim made before the crash was committed: it survived.
-        assert_eq!(store.claim("before", LEASE).await.unwrap(), Claim::InFlight);
+        let other = ClaimToken::random();
+        assert_eq!(store.claim("before", &other, LEASE).await.unwrap(), Claim::InFlight);
         assert!(store.complete("before", &held, HOUR).await.unwrap());
-        assert_eq!(store.claim("before", LEASE).await.unwrap(), Claim::Done);
+        assert_eq!(store.claim("before", &other, LEASE).await.unwrap(), Claim::Done);
     }
 }
 

@@ -36,15 +36,18 @@ fn unique(test: &str) -> String {
     format!("suite-{test}-{}-{nanos:x}", std::process::id())
 }
 
+/// Claims `key` with a fresh token, which must win.
 async fn claimed(store: &Store, key: &str, lease: Duration) -> ClaimToken {
-    match store.claim(key, lease).await.expect("claim") {
-        Claim::Claimed(token) => token,
-        other => panic!("{key}: expected a claim, got {other:?}"),
+    let token = ClaimToken::random();
+    match store.claim(key, &token, lease).await.expect("claim") {
+        Claim::Claimed(held) if held == token => token,
+        other => panic!("{key}: expected a claim by {token:?}, got {other:?}"),
     }
 }
 
+/// Claims `key` with a fresh token.
 async fn claim(store: &Store, key: &str) -> Claim {
-    store.claim(key, MINUTE).await.expect("claim")
+    store.claim(key, &ClaimToken::random(), MINUTE).await.expect("claim")
 }
 
 // ---- the suite ------------------------------------------------------------
@@ -117,6 +120,32 @@ async fn lease_expiry(s: Stores) {
     assert!(matches!(claim(store, "lapsed").await, Claim::Claimed(_)));
 }
 
+/// The caller's token: a claim with the token that holds the key is
+/// answered `Claimed` again, without a longer lease; and a release that
+/// comes before its claim (a claim the server applied late) finds nothing,
+/// then a release after it frees the key.
+async fn the_callers_token(s: Stores) {
+    let store = &s.a;
+    let token = ClaimToken::random();
+    let again = |lease| store.claim("evt", &token, lease);
+    assert_eq!(again(SHORT).await.unwrap(), Claim::Claimed(token.clone()));
+    assert_eq!(again(HOUR).await.unwrap(), Claim::Claimed(token.clone()));
+    assert_eq!(claim(store, "evt").await, Claim::InFlight);
+    sleep(PAST_SHORT).await;
+    // The second claim did not extend the first one's lease.
+    assert!(!store.release("evt", &token).await.unwrap(), "the lease ran out");
+    let fresh = claimed(store, "evt", MINUTE).await;
+    assert_eq!(again(MINUTE).await.unwrap(), Claim::InFlight);
+    assert!(store.complete("evt", &fresh, HOUR).await.unwrap());
+    assert_eq!(store.claim("evt", &fresh, MINUTE).await.unwrap(), Claim::Done);
+
+    let late = ClaimToken::random();
+    assert!(!store.release("late", &late).await.unwrap(), "nothing to release yet");
+    assert_eq!(store.claim("late", &late, HOUR).await.unwrap(), Claim::Claimed(late.clone()));
+    assert!(store.release("late", &late).await.unwrap());
+    claimed(store, "late", MINUTE).await;
+}
+
 async fn retention_expiry(s: Stores) {
     let store = &s.a;
     let short = claimed(store, "short", MINUTE).await;
@@ -169,8 +198,9 @@ async fn one_winner_of_1000(s: Stores) {
         let store = s.a.clone();
         let barrier = barrier.clone();
         tasks.spawn(async move {
+            let token = ClaimToken::random();
             barrier.wait().await;
-            store.claim("contended", MINUTE).await
+            store.claim("contended", &token, MINUTE).await
         });
     }
     let (mut winners, mut in_flight) = (Vec::new(), 0);
@@ -247,6 +277,7 @@ macro_rules! suite {
         mod $backend {
             suite!(@test $backend, claim_complete_release);
             suite!(@test $backend, token_mismatch);
+            suite!(@test $backend, the_callers_token);
             suite!(@test $backend, lease_expiry);
             suite!(@test $backend, retention_expiry);
             suite!(@test $backend, namespaces);
@@ -294,7 +325,10 @@ async fn postgres_never_shows_the_password() {
     assert!(!format!("{builder:?}").contains("hunter2"));
     let store = builder.build().expect("builds without connecting");
     assert!(!format!("{store:?}").contains("hunter2"));
-    let err = store.claim("evt", MINUTE).await.expect_err("nothing listens on port 1");
+    let err = store
+        .claim("evt", &ClaimToken::random(), MINUTE)
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(!err.to_string().contains("hunter2"), "{err}");
     let err = store.migrate().await.expect_err("nothing listens on port 1");
     assert!(!err.to_string().contains("hunter2"), "{err}");

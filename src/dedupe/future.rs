@@ -49,10 +49,10 @@ pin_project! {
             future: S::Future,
             guard: Option<ClaimGuard>,
         },
-        // Completing or releasing the claim, then answering.
+        // Completing or releasing the claim, then answering; if this
+        // future is dropped first, the finish runs on in the background.
         Finishing {
-            finish: Finishing,
-            completing: bool,
+            finish: Finish,
             outcome: Option<Result<S::Response, S::Error>>,
         },
         // Answered without calling the handler.
@@ -142,31 +142,11 @@ where
                         return Poll::Ready(outcome);
                     };
                     let completing = matches!(&outcome, Ok(r) if r.status().is_success());
-                    let finish: Finishing = if completing {
-                        Box::pin(guard.complete())
-                    } else {
-                        Box::pin(guard.release())
-                    };
-                    this.state.set(State::Finishing { finish, completing, outcome: Some(outcome) });
+                    let finish = Finish::new(guard, completing);
+                    this.state.set(State::Finishing { finish, outcome: Some(outcome) });
                 }
-                StateProj::Finishing { finish, completing, outcome } => {
-                    let finished = ready!(finish.as_mut().poll(cx));
-                    let action = if *completing { "complete" } else { "release" };
-                    match finished {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(
-                            target: "hookwarden::dedupe",
-                            action,
-                            "the claim's lease ran out while the handler was running; \
-                             another delivery may have been processed too: raise the lease"
-                        ),
-                        Err(error) => tracing::warn!(
-                            target: "hookwarden::dedupe",
-                            action,
-                            %error,
-                            "could not finish the claim; it lapses after its lease"
-                        ),
-                    }
+                StateProj::Finishing { finish, outcome } => {
+                    ready!(finish.poll(cx));
                     return Poll::Ready(outcome.take().expect("polled after completion"));
                 }
                 StateProj::Ready { response } => {
@@ -174,6 +154,66 @@ where
                 }
             }
         }
+    }
+}
+
+/// Completes (after a 2xx) or releases the claim. Dropped before the store
+/// answered (the sender hung up), it is spawned to run to its end, so a
+/// processed event is still completed; outside a tokio runtime the claim
+/// lapses after its lease.
+struct Finish {
+    future: Option<Finishing>,
+    completing: bool,
+}
+
+impl Finish {
+    fn new(guard: ClaimGuard, completing: bool) -> Self {
+        let future: Finishing =
+            if completing { Box::pin(guard.complete()) } else { Box::pin(guard.release()) };
+        Self { future: Some(future), completing }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let future = self.future.as_mut().expect("polled after completion");
+        let finished = ready!(future.as_mut().poll(cx));
+        self.future = None;
+        report(finished, self.completing);
+        Poll::Ready(())
+    }
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let Some(future) = self.future.take() else { return };
+        let completing = self.completing;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move { report(future.await, completing) });
+            }
+            Err(_) => tracing::warn!(
+                target: "hookwarden::dedupe",
+                "a claim was abandoned outside a tokio runtime; it lapses after its lease"
+            ),
+        }
+    }
+}
+
+fn report(finished: Result<bool, StoreError>, completing: bool) {
+    let action = if completing { "complete" } else { "release" };
+    match finished {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            target: "hookwarden::dedupe",
+            action,
+            "the claim's lease ran out while the handler was running; \
+             another delivery may have been processed too: raise the lease"
+        ),
+        Err(error) => tracing::warn!(
+            target: "hookwarden::dedupe",
+            action,
+            %error,
+            "could not finish the claim; it lapses after its lease"
+        ),
     }
 }
 

@@ -21,6 +21,43 @@
 //! mid-handler, a delivery after the lease processes the event again. Keep
 //! the lease longer than the handler ever takes.
 //!
+//! # A claim whose answer never came
+//!
+//! The store may apply a claim after the layer stopped waiting for it: the
+//! call timed out (answered 503) while the server was stalled, or the
+//! sender hung up while the claim was on its way. Such a claim would answer
+//! 409 `in_progress` for its whole lease. So the layer makes each claim's
+//! token itself, before it sends the claim, and when the call fails or is
+//! dropped it releases that token in a background task on the current
+//! tokio runtime: at once, then 0.25, 0.75, 1.75, 3.75 and 7.75 s later
+//! (each try bounded by the store's timeout), until a release removes the
+//! claim. A release removes only the claim its own token holds: it never
+//! frees another delivery's claim, and does nothing if the claim never
+//! landed. Each failed delivery has its own token and its own release.
+//!
+//! | the late claim | then |
+//! | --- | --- |
+//! | lands at the server before the last try | it is released, and the first retry after that is processed; until then retries get 409 `in_progress` (or 503 while the store is still stalled) |
+//! | lands after the last try (a PostgreSQL statement that waits longer on a lock, say) | it holds for its lease |
+//! | can't be released: the process exits first, no tokio runtime runs, or 1,024 releases of this layer already run (a long outage) | it holds for its lease, as a claim of a process that died mid-handler |
+//!
+//! How soon the release catches the claim depends on the store:
+//!
+//! * `RedisStore` sends every command over one connection, and Redis
+//!   applies a connection's commands in order: the first release, sent after
+//!   the claim, is applied after it once the server catches up (even if the
+//!   release's own call times out meanwhile), unless the connection was
+//!   replaced in between (then a later try catches it).
+//! * `PostgresStore` does not cancel a statement that timed out: it runs on
+//!   in the server (waiting for a lock, say). The release may go out on
+//!   another pooled connection and run before the claim commits; a later
+//!   try then catches it.
+//! * `MemoryStore` never applies a claim late.
+//!
+//! A sender that hangs up after the handler answered does not stop the
+//! completion (or release): it runs on in the background, so a processed
+//! event is still remembered.
+//!
 //! # Order of layers
 //!
 //! Dedupe runs only on authentic requests, so that a forged request can
@@ -80,8 +117,9 @@
 //! # Reuse
 //!
 //! [`Claims`] is the claim, complete and release logic on its own, with the
-//! same lease and retention settings, for a dispatcher that acknowledges
-//! first and processes in the background.
+//! same lease and retention settings and the same release of a claim whose
+//! answer never came, for a dispatcher that acknowledges first and
+//! processes in the background.
 
 mod claims;
 mod future;

@@ -32,9 +32,10 @@ const WARN_EVERY_MS: u64 = 10_000;
 /// * **Small keys**: each key is kept as a 128-bit digest of the namespace
 ///   and the key (SipHash with a random key of the store's own, so digests
 ///   cannot be predicted or made to collide from outside), never as the
-///   string. An entry is 32 bytes, key and state side by side, in a table
-///   kept between 3/8 and 3/4 full: 43 to 85 bytes per key whatever its
-///   length (about 67 at 1,000,000 keys).
+///   string; a claim keeps a 64-bit digest of its token. An entry is 32
+///   bytes, key and state side by side, in a table kept between 3/8 and
+///   3/4 full: 43 to 85 bytes per key whatever its length (about 67 at
+///   1,000,000 keys).
 /// * **Bounded**: at most [`max_entries`](MemoryStoreBuilder::max_entries)
 ///   entries (default 1,000,000), split evenly between the shards. A full
 ///   shard first drops its expired entries, then evicts the completed keys
@@ -50,21 +51,23 @@ const WARN_EVERY_MS: u64 = 10_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hookwarden::store::{Claim, IdempotencyStore, MemoryStore};
+/// use hookwarden::store::{Claim, ClaimToken, IdempotencyStore, MemoryStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), hookwarden::store::StoreError> {
 /// let orders = MemoryStore::builder().namespace("orders").max_entries(100_000).build();
 /// let billing = orders.with_namespace("billing");
 ///
-/// let Claim::Claimed(token) = orders.claim("evt_1", Duration::from_secs(30)).await? else {
-///     unreachable!()
-/// };
+/// let lease = Duration::from_secs(30);
+/// let token = ClaimToken::random();
+/// assert_eq!(orders.claim("evt_1", &token, lease).await?, Claim::Claimed(token.clone()));
+/// assert_eq!(orders.claim("evt_1", &ClaimToken::random(), lease).await?, Claim::InFlight);
 /// // Another namespace is another key space.
-/// assert!(matches!(billing.claim("evt_1", Duration::from_secs(30)).await?, Claim::Claimed(_)));
+/// let other = ClaimToken::random();
+/// assert_eq!(billing.claim("evt_1", &other, lease).await?, Claim::Claimed(other));
 ///
 /// assert!(orders.complete("evt_1", &token, Duration::from_secs(86_400)).await?);
-/// assert_eq!(orders.claim("evt_1", Duration::from_secs(30)).await?, Claim::Done);
+/// assert_eq!(orders.claim("evt_1", &ClaimToken::random(), lease).await?, Claim::Done);
 /// # Ok(())
 /// # }
 /// ```
@@ -134,7 +137,6 @@ impl MemoryStoreBuilder {
             per_shard: self.max_entries / shards,
             max_entries: self.max_entries,
             epoch: Instant::now(),
-            secret: ClaimToken::random().as_u128() as u64,
             seed: RandomState::new(),
             last_warning: AtomicU64::new(0),
         };
@@ -203,8 +205,19 @@ impl MemoryStore {
         Key(a | 1, b)
     }
 
+    /// Claims `key` with a fresh token (for the in-memory inbox).
     pub(crate) fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+        self.claim_with(key, &ClaimToken::random(), lease)
+    }
+
+    fn claim_with(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<Claim, StoreError> {
         let key = self.key(key);
+        let tag = tag(token);
         let shared = &*self.shared;
         let now = shared.now_ms();
         let until = now.saturating_add(millis(lease));
@@ -213,13 +226,16 @@ impl MemoryStore {
             shard.table.retain(|slot| slot.until > now);
             shard.next_sweep = now + SWEEP_EVERY_MS;
         }
-        let seq = shard.next_seq();
-        let fresh = Slot { until, seq };
+        let fresh = Slot { until, tag };
         match shard.table.find(key) {
             Some(i) => {
                 let slot = shard.table.slot_mut(i);
                 if slot.until > now {
-                    return Ok(if slot.seq == DONE { Claim::Done } else { Claim::InFlight });
+                    return Ok(match slot.tag {
+                        DONE => Claim::Done,
+                        held if held == tag => Claim::Claimed(token.clone()),
+                        _ => Claim::InFlight,
+                    });
                 }
                 *slot = fresh;
             }
@@ -230,7 +246,7 @@ impl MemoryStore {
                 shard.table.insert_new(key, fresh);
             }
         }
-        Ok(Claim::Claimed(shared.token(key, seq)))
+        Ok(Claim::Claimed(token.clone()))
     }
 
     pub(crate) fn complete_now(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
@@ -240,13 +256,13 @@ impl MemoryStore {
         let mut shard = shared.shard(key);
         let Some(i) = shard.table.find(key) else { return false };
         let slot = shard.table.slot_mut(i);
-        if !shared.holds(key, slot, token, now) {
+        if !holds(slot, token, now) {
             return false;
         }
         if retain.is_zero() {
             shard.table.remove_at(i);
         } else {
-            *slot = Slot { until: now.saturating_add(millis(retain)), seq: DONE };
+            *slot = Slot { until: now.saturating_add(millis(retain)), tag: DONE };
         }
         true
     }
@@ -257,7 +273,7 @@ impl MemoryStore {
         let now = shared.now_ms();
         let mut shard = shared.shard(key);
         let Some(i) = shard.table.find(key) else { return false };
-        let held = shared.holds(key, shard.table.slot_mut(i), token, now);
+        let held = holds(shard.table.slot_mut(i), token, now);
         if held {
             shard.table.remove_at(i);
         }
@@ -285,9 +301,10 @@ impl IdempotencyStore for MemoryStore {
     fn claim<'a>(
         &'a self,
         key: &'a str,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
-        Box::pin(async move { self.claim_now(key, lease) })
+        Box::pin(async move { self.claim_with(key, token, lease) })
     }
 
     fn complete<'a>(
@@ -317,8 +334,6 @@ struct Shared {
     max_entries: usize,
     /// Times are kept as milliseconds since this instant.
     epoch: Instant,
-    /// Binds tokens to this store and key.
-    secret: u64,
     /// The digest's key: random, so digests cannot be predicted from
     /// outside (no crafted collisions in the shard tables).
     seed: RandomState,
@@ -332,26 +347,6 @@ impl Shared {
 
     fn shard(&self, key: Key) -> MutexGuard<'_, ShardState> {
         self.shards[(key.1 as usize) & self.shard_mask].lock()
-    }
-
-    /// A claim's token: its sequence number, and a check word that binds it
-    /// to this store and key. Only the sequence number is stored.
-    fn token(&self, key: Key, seq: u64) -> ClaimToken {
-        ClaimToken::from_u128((u128::from(seq) << 64) | u128::from(self.check(key, seq)))
-    }
-
-    fn check(&self, key: Key, seq: u64) -> u64 {
-        mix(seq ^ self.secret ^ key.0 ^ key.1.rotate_left(32))
-    }
-
-    /// Whether `token` holds the live claim in `slot`.
-    fn holds(&self, key: Key, slot: &Slot, token: &ClaimToken, now: u64) -> bool {
-        let value = token.as_u128();
-        let seq = (value >> 64) as u64;
-        slot.seq != DONE
-            && slot.until > now
-            && slot.seq == seq
-            && self.check(key, seq) == value as u64
     }
 
     /// Makes room for one entry in a full shard: drops expired entries,
@@ -369,7 +364,7 @@ impl Shared {
             let threshold = sample[(sample.len() - 1) / 8];
             shard
                 .table
-                .retain(|slot| slot.until > now && (slot.seq != DONE || slot.until > threshold))
+                .retain(|slot| slot.until > now && (slot.tag != DONE || slot.until > threshold))
         } else {
             shard.table.retain(|slot| slot.until > now);
             if shard.table.len() < self.per_shard {
@@ -378,7 +373,7 @@ impl Shared {
             let mut done: Vec<u64> = shard
                 .table
                 .slots()
-                .filter(|slot| slot.seq == DONE)
+                .filter(|slot| slot.tag == DONE)
                 .map(|slot| slot.until)
                 .collect();
             if done.is_empty() {
@@ -389,7 +384,7 @@ impl Shared {
             }
             let evict = (self.per_shard / 8).clamp(1, done.len());
             let (_, &mut threshold, _) = done.select_nth_unstable(evict - 1);
-            shard.table.retain(|slot| slot.seq != DONE || slot.until > threshold)
+            shard.table.retain(|slot| slot.tag != DONE || slot.until > threshold)
         };
         let last = self.last_warning.load(Ordering::Relaxed);
         if (last == 0 || now >= last + WARN_EVERY_MS)
@@ -426,15 +421,7 @@ impl Shard {
 #[derive(Default)]
 struct ShardState {
     table: Table,
-    last_seq: u64,
     next_sweep: u64,
-}
-
-impl ShardState {
-    fn next_seq(&mut self) -> u64 {
-        self.last_seq += 1;
-        self.last_seq
-    }
 }
 
 /// A key's 128-bit digest; the first word is never 0. Already uniformly
@@ -443,15 +430,30 @@ impl ShardState {
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct Key(u64, u64);
 
-/// The sequence number of a completed key.
+/// The tag of a completed key; never a token's.
 const DONE: u64 = 0;
 
-/// A key's state: claimed (sequence number of the claim) or done, until a
-/// time in milliseconds since the store's epoch.
+/// A key's state: claimed (the [`tag`] of the claim's token) or done,
+/// until a time in milliseconds since the store's epoch.
 #[derive(Clone, Copy, Default)]
 struct Slot {
     until: u64,
-    seq: u64,
+    tag: u64,
+}
+
+/// A token's 64-bit digest, never [`DONE`]: what a claim keeps of its
+/// token. Two random tokens share one with a chance of about 1 in 2^64.
+fn tag(token: &ClaimToken) -> u64 {
+    let value = token.as_u128();
+    match mix((value as u64) ^ mix((value >> 64) as u64)) {
+        DONE => 1,
+        tag => tag,
+    }
+}
+
+/// Whether `token` holds the live claim in `slot`.
+fn holds(slot: &Slot, token: &ClaimToken, now: u64) -> bool {
+    slot.tag != DONE && slot.until > now && slot.tag == tag(token)
 }
 
 /// A key and its state, side by side: a lookup touches one cache line.
@@ -524,7 +526,7 @@ impl Table {
             seen += 1;
             if entry.slot.until <= now {
                 expired += 1;
-            } else if entry.slot.seq == DONE {
+            } else if entry.slot.tag == DONE {
                 done.push(entry.slot.until);
             }
         }
@@ -653,11 +655,11 @@ mod tests {
             match state >> 58 {
                 0..=35 => match (table.find(key), model.get(&model_key)) {
                     (Some(i), Some(_)) => {
-                        *table.slot_mut(i) = Slot { until: step, seq: step };
+                        *table.slot_mut(i) = Slot { until: step, tag: step };
                         model.insert(model_key, step);
                     }
                     (None, None) => {
-                        table.insert_new(key, Slot { until: step, seq: step });
+                        table.insert_new(key, Slot { until: step, tag: step });
                         model.insert(model_key, step);
                     }
                     (found, expected) => panic!("step {step}: {found:?} vs {expected:?}"),
@@ -685,16 +687,32 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_bound_to_their_key_and_store() {
+    fn a_claim_holds_its_own_token_only() {
         let store = MemoryStore::new();
         let lease = Duration::from_secs(60);
         let a = claimed(&store, "a", lease);
         let b = claimed(&store, "b", lease);
         assert!(!store.complete_now("a", &b, lease));
-        let other = MemoryStore::new();
-        let c = claimed(&other, "a", lease);
-        assert!(!store.complete_now("a", &c, lease));
+        assert!(!store.release_now("b", &a));
+        // Tokens that differ in one bit of either half.
+        for bit in [0, 1, 63, 64, 127] {
+            let near = ClaimToken::from_u128(a.as_u128() ^ (1 << bit));
+            assert!(!store.complete_now("a", &near, lease), "bit {bit}");
+        }
+        // The same token again: still ours, the lease unchanged.
+        assert_eq!(store.claim_with("a", &a, lease).unwrap(), Claim::Claimed(a.clone()));
         assert!(store.complete_now("a", &a, lease));
+        assert_eq!(store.claim_with("a", &a, lease).unwrap(), Claim::Done);
+    }
+
+    #[test]
+    fn small_tokens_get_distinct_tags() {
+        let tags: std::collections::HashSet<u64> = (0..100_000_u128)
+            .flat_map(|n| [n, n << 64])
+            .map(|n| tag(&ClaimToken::from_u128(n)))
+            .collect();
+        assert_eq!(tags.len(), 200_000 - 1, "0 and 0 << 64 are one token");
+        assert!(!tags.contains(&DONE));
     }
 
     #[test]

@@ -7,11 +7,17 @@
 //!
 //! # Semantics
 //!
-//! * [`claim(key, lease)`](IdempotencyStore::claim) answers
-//!   [`Claim::Claimed`] with a fresh [`ClaimToken`], [`Claim::InFlight`] when
-//!   another claim holds the key, or [`Claim::Done`] when the key was
+//! * [`claim(key, token, lease)`](IdempotencyStore::claim) answers
+//!   [`Claim::Claimed`] when `token` now holds the key, [`Claim::InFlight`]
+//!   when another claim holds it, or [`Claim::Done`] when the key was
 //!   completed and is still retained. Of any number of concurrent claims of
 //!   one key, exactly one wins.
+//! * The caller makes the token ([`ClaimToken::random`], fresh for each
+//!   claim) *before* the call. So it knows the token even when the call
+//!   fails or is dropped, while the claim may still be on its way to the
+//!   server and be applied there later: it can release that claim then.
+//!   A claim with the token that already holds the key answers
+//!   [`Claim::Claimed`] again and leaves the lease as it was.
 //! * A claim lasts for its lease. A claim whose lease ran out (its worker
 //!   died, or hung) is claimable again, and its token is then worthless
 //!   (even if nobody claimed the key since).
@@ -58,18 +64,19 @@
 //! struct MapStore(Mutex<HashMap<String, (Option<ClaimToken>, Instant)>>);
 //!
 //! impl IdempotencyStore for MapStore {
-//!     fn claim<'a>(&'a self, key: &'a str, lease: Duration) -> BoxFuture<'a, Result<Claim, StoreError>> {
+//!     fn claim<'a>(&'a self, key: &'a str, token: &'a ClaimToken, lease: Duration) -> BoxFuture<'a, Result<Claim, StoreError>> {
 //!         Box::pin(async move {
 //!             let mut map = self.0.lock().unwrap();
 //!             let now = Instant::now();
 //!             match map.get(key) {
 //!                 Some((None, until)) if *until > now => return Ok(Claim::Done),
-//!                 Some((Some(_), until)) if *until > now => return Ok(Claim::InFlight),
+//!                 Some((Some(held), until)) if *until > now => {
+//!                     return Ok(if held == token { Claim::Claimed(token.clone()) } else { Claim::InFlight });
+//!                 }
 //!                 _ => {}
 //!             }
-//!             let token = ClaimToken::random();
 //!             map.insert(key.to_owned(), (Some(token.clone()), now + lease));
-//!             Ok(Claim::Claimed(token))
+//!             Ok(Claim::Claimed(token.clone()))
 //!         })
 //!     }
 //!
@@ -99,12 +106,12 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), StoreError> {
 //! let store = MapStore::default();
-//! let Claim::Claimed(token) = store.claim("evt_1", Duration::from_secs(30)).await? else {
-//!     panic!("a fresh key is claimable");
-//! };
-//! assert_eq!(store.claim("evt_1", Duration::from_secs(30)).await?, Claim::InFlight);
+//! let token = ClaimToken::random();
+//! assert_eq!(store.claim("evt_1", &token, Duration::from_secs(30)).await?, Claim::Claimed(token.clone()));
+//! let other = ClaimToken::random();
+//! assert_eq!(store.claim("evt_1", &other, Duration::from_secs(30)).await?, Claim::InFlight);
 //! assert!(store.complete("evt_1", &token, Duration::from_secs(3600)).await?);
-//! assert_eq!(store.claim("evt_1", Duration::from_secs(30)).await?, Claim::Done);
+//! assert_eq!(store.claim("evt_1", &other, Duration::from_secs(30)).await?, Claim::Done);
 //! # Ok(())
 //! # }
 //! ```
@@ -134,7 +141,8 @@ pub use crate::future::BoxFuture;
 /// The outcome of [`IdempotencyStore::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The key is now ours until the lease runs out; finish with
+    /// The key is held by the token given to the claim (here again) until
+    /// the lease runs out; finish with
     /// [`complete`](IdempotencyStore::complete) or
     /// [`release`](IdempotencyStore::release) using this token.
     Claimed(ClaimToken),
@@ -144,7 +152,8 @@ pub enum Claim {
     Done,
 }
 
-/// Proof of a claim: an unguessable, unique value.
+/// Proof of a claim: an unguessable value, made fresh by the caller for
+/// each claim ([`random`](Self::random)).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClaimToken(pub(crate) u128);
 
@@ -203,11 +212,20 @@ impl StoreError {
 /// Object-safe: the dedupe layer and the receiver hold an
 /// `Arc<dyn IdempotencyStore>`.
 pub trait IdempotencyStore: Send + Sync + fmt::Debug + 'static {
-    /// Claims `key` for `lease`, atomically: of any number of concurrent
-    /// claims (across threads and, for shared stores, processes), one wins.
+    /// Claims `key` for `lease` with `token`, atomically: of any number of
+    /// concurrent claims (across threads and, for shared stores,
+    /// processes), one wins.
+    ///
+    /// `token` is made by the caller before the call, fresh for each claim
+    /// ([`ClaimToken::random`]): when the call fails (a timeout) or is
+    /// dropped, the claim may still be applied by the server afterwards, and
+    /// the caller can then release it with the token it knows. A claim with
+    /// the token that already holds the key answers [`Claim::Claimed`] and
+    /// leaves the lease as it was.
     fn claim<'a>(
         &'a self,
         key: &'a str,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>>;
 

@@ -445,11 +445,11 @@ impl IdempotencyStore for PostgresStore {
     fn claim<'a>(
         &'a self,
         key: &'a str,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(self.bounded("claim", async move {
             let digest = key_digest(key);
-            let token = ClaimToken::random();
             let token_bytes = token.as_u128().to_be_bytes();
             let client = self.client("claim").await?;
             let stmt =
@@ -463,9 +463,10 @@ impl IdempotencyStore for PostgresStore {
                 .map_err(|e| pg_error("claim", &e))?;
             let claimed: bool = row.try_get(0).map_err(|e| pg_error("claim", &e))?;
             let done: bool = row.try_get(1).map_err(|e| pg_error("claim", &e))?;
+            // A completed row keeps its token: done comes first.
             Ok(match (claimed, done) {
-                (true, _) => Claim::Claimed(token),
-                (false, true) => Claim::Done,
+                (_, true) => Claim::Done,
+                (true, false) => Claim::Claimed(token.clone()),
                 (false, false) => Claim::InFlight,
             })
         }))

@@ -256,11 +256,11 @@ impl IdempotencyStore for RedisStore {
     fn claim<'a>(
         &'a self,
         key: &'a str,
+        token: &'a ClaimToken,
         lease: Duration,
     ) -> BoxFuture<'a, Result<Claim, StoreError>> {
         Box::pin(async move {
             let key = self.redis_key(key);
-            let token = ClaimToken::random();
             let value = token.to_hex();
             let mut conn = self.conn.clone();
             let (current,): (Option<String>,) = self
@@ -281,7 +281,7 @@ impl IdempotencyStore for RedisStore {
                 })
                 .await?;
             Ok(match current.as_deref() {
-                Some(v) if v == value => Claim::Claimed(token),
+                Some(v) if v == value => Claim::Claimed(token.clone()),
                 Some(DONE) => Claim::Done,
                 // Another claim's token; or (a lease of a millisecond) the
                 // key expired within the transaction: not ours either way.
