@@ -14,7 +14,8 @@
 //!   bytes, with [`scheme`] holding the built-in schemes and the [`Scheme`]
 //!   trait, and [`mac`] the constant-time multi-secret checks.
 //! * [`envelope`]: [`EnvelopeLayer`], the event id, type and version.
-//! * [`dedupe`]: [`DedupeLayer`], each event once, claimed in a
+//! * [`dedupe`]: [`DedupeLayer`], each event once around a handler that
+//!   answers after processing, claimed in a
 //!   [`store`] (in memory, Redis, PostgreSQL).
 //! * [`background`]: everything after the request path, also at the crate
 //!   root: [`ack`] (the 202 once the delivery is kept), [`inbox`] (where it

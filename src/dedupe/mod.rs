@@ -118,8 +118,9 @@
 //!
 //! [`Claims`] is the claim, complete and release logic on its own, with the
 //! same lease and retention settings and the same release of a claim whose
-//! answer never came, for a dispatcher that acknowledges first and
-//! processes in the background.
+//! answer never came, for code of your own that claims around some work.
+//! (The [`Receiver`](crate::Receiver) does not claim: its
+//! [inbox](crate::inbox) dedupes as part of keeping the delivery.)
 
 mod claims;
 mod future;
