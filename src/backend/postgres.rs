@@ -5,6 +5,16 @@
 //! error type (`StoreError::new`, `InboxError::new`); configuration errors
 //! are [`ConfigError`]s. None of them repeats the URL, which may hold a
 //! password.
+//!
+//! A statement cut off by the client's timeout keeps running on the server
+//! unless the server cancels it (an `INSERT` queued behind a table lock
+//! would land once the lock is released, long after its caller gave up).
+//! So a pool built from a URL asks the server for a `statement_timeout` a
+//! little longer than the client's timeout ([`SERVER_GRACE`] more): a
+//! statement whose caller stopped waiting is soon cancelled, and rolled
+//! back, on the server. [`migrate_under_lock`] lifts it for its own
+//! transaction, which may wait for a lock. A pool the user built keeps
+//! whatever its own configuration says.
 
 use std::time::Duration;
 
@@ -12,6 +22,7 @@ use deadpool_postgres::{Client, Manager, ManagerConfig, Pool, RecyclingMethod, R
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{NoTls, Row, Statement};
 
+use super::whole_millis;
 use crate::error::ConfigError;
 
 /// How long one call may take unless configured otherwise.
@@ -21,6 +32,9 @@ pub(crate) const DEFAULT_NAMESPACE: &str = "default";
 /// The most connections a pool built from a URL opens unless configured
 /// otherwise.
 pub(crate) const DEFAULT_POOL_SIZE: usize = 16;
+/// How much longer than the client's timeout the server lets a statement
+/// run (see the module docs).
+pub(crate) const SERVER_GRACE: Duration = Duration::from_secs(1);
 
 /// Where a builder gets its connections: a URL, or a pool the user built.
 pub(crate) enum Source {
@@ -53,25 +67,16 @@ impl Source {
     }
 }
 
-/// A pool of at most `pool_size` connections to `url`, without TLS, that
-/// connects on first use; connecting, waiting for a free connection and
-/// checking one are each bounded by `timeout`. Fails only on a malformed
-/// URL.
+/// A pool of at most `pool_size` connections to `url` (configured by
+/// [`config_from_url`]), without TLS, that connects on first use;
+/// connecting, waiting for a free connection and checking one are each
+/// bounded by `timeout`. Fails only on a malformed URL.
 pub(crate) fn pool_from_url(
     url: &str,
     timeout: Duration,
     pool_size: usize,
 ) -> Result<Pool, ConfigError> {
-    // The URL is not repeated in errors: it may hold a password.
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
-        ConfigError::Invalid { what: "PostgreSQL URL", reason: e.to_string() }
-    })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(timeout);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("hookwarden");
-    }
+    let config = config_from_url(url, timeout)?;
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -85,6 +90,38 @@ pub(crate) fn pool_from_url(
         .recycle_timeout(Some(timeout))
         .build()
         .map_err(|e| ConfigError::Invalid { what: "PostgreSQL pool", reason: e.to_string() })
+}
+
+/// The connection configuration for `url`, with what the URL leaves unset
+/// filled in: a connect timeout of `timeout`, the application name
+/// `hookwarden`, and a server-side `statement_timeout` of `timeout` plus
+/// [`SERVER_GRACE`]. That last one is added to the URL's own `options`
+/// unless they already set a `statement_timeout`.
+pub(crate) fn config_from_url(
+    url: &str,
+    timeout: Duration,
+) -> Result<tokio_postgres::Config, ConfigError> {
+    // The URL is not repeated in errors: it may hold a password.
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        ConfigError::Invalid { what: "PostgreSQL URL", reason: e.to_string() }
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("hookwarden");
+    }
+    let options = config.get_options().unwrap_or_default().to_owned();
+    // The server reads `--statement-timeout=…` as the same setting.
+    if !options.contains("statement_timeout") && !options.contains("statement-timeout") {
+        // The server takes at most i32::MAX ms (about 24 days).
+        let ms = whole_millis(timeout.saturating_add(SERVER_GRACE)).min(i64::from(i32::MAX));
+        let ours = format!("-c statement_timeout={ms}ms");
+        let options =
+            if options.trim().is_empty() { ours } else { format!("{} {ours}", options.trim_end()) };
+        config.options(options);
+    }
+    Ok(config)
 }
 
 /// Checks a table name: lowercase letters, digits and `_`, not starting
@@ -120,7 +157,9 @@ pub(crate) fn check_table(table: &str) -> Result<&str, ConfigError> {
 /// operation.
 ///
 /// A statement cut off by the timeout may still run to its end on the
-/// server: the caller cannot know whether it did.
+/// server: the caller cannot know whether it did. On a pool built from a
+/// URL the server cancels it soon after (see the module docs), but it may
+/// have committed before that.
 pub(crate) async fn bounded<T>(
     timeout: Duration,
     op: &'static str,
@@ -167,13 +206,17 @@ pub(crate) fn pg_error(op: &str, e: &tokio_postgres::Error) -> String {
 /// Runs `sql` (`CREATE … IF NOT EXISTS` statements) in one transaction
 /// that first takes the advisory lock named `lock_name`, so that several
 /// replicas migrating at once take turns. Not bounded: it may wait for the
-/// lock.
+/// lock, so it also lifts the server-side `statement_timeout` for its
+/// transaction (`SET LOCAL`: the connection keeps its own afterwards).
 pub(crate) async fn migrate_under_lock(
     client: &mut tokio_postgres::Client,
     lock_name: &str,
     sql: &str,
 ) -> Result<(), String> {
     let tx = client.transaction().await.map_err(|e| pg_error("migrate", &e))?;
+    tx.batch_execute("SET LOCAL statement_timeout = 0")
+        .await
+        .map_err(|e| pg_error("migrate", &e))?;
     tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_name])
         .await
         .map_err(|e| pg_error("migrate", &e))?;
@@ -200,5 +243,26 @@ mod tests {
         let err =
             pool_from_url("postgres://u:hunter2@host:notaport/db", DEFAULT_TIMEOUT, 4).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn urls_get_a_server_statement_timeout_past_the_client_one() {
+        let config = config_from_url("postgres://u@host/db", Duration::from_millis(1500)).unwrap();
+        assert_eq!(config.get_options(), Some("-c statement_timeout=2500ms"));
+
+        // Added to the URL's own options, unless they set it themselves.
+        let url = "postgres://u@host/db?options=-c%20search_path%3Dwebhooks";
+        let config = config_from_url(url, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=webhooks -c statement_timeout=3000ms")
+        );
+        let url = "host=h user=u options='-c statement_timeout=10s'";
+        let config = config_from_url(url, DEFAULT_TIMEOUT).unwrap();
+        assert_eq!(config.get_options(), Some("-c statement_timeout=10s"));
+
+        // Past what the server accepts: its largest value.
+        let config = config_from_url("postgres://u@host/db", Duration::MAX).unwrap();
+        assert_eq!(config.get_options(), Some("-c statement_timeout=2147483647ms"));
     }
 }

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use deadpool_postgres::Pool;
 
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
-use crate::ConfigError;
+use crate::backend::postgres::{
+    DEFAULT_NAMESPACE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, Source, bounded, check_table, client,
+    column, migrate_under_lock, pg_error, prepare,
+};
 use crate::backend::{key_digest, whole_millis};
+use crate::error::ConfigError;
 use crate::future::BoxFuture;
 
 const DEFAULT_TABLE: &str = "hookwarden_idempotency";
-const DEFAULT_NAMESPACE: &str = "default";
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_POOL_SIZE: usize = 16;
 const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 const DEFAULT_CLEANUP_BATCH: u32 = 1_000;
 
@@ -45,10 +45,16 @@ const DEFAULT_CLEANUP_BATCH: u32 = 1_000;
 ///   every call is bounded by the store's timeout (default 2 s), waiting for
 ///   a connection included. A connection the server dropped is replaced on
 ///   the next call: when the server comes back, the store works again.
+/// * Built from a URL, the pool sets the server's `statement_timeout` to
+///   the store's timeout plus 1 s (unless the URL's `options` set one), so
+///   a statement whose call timed out (say a claim queued behind a table
+///   lock) is cancelled by the server instead of landing later; `migrate`
+///   lifts it for its own transaction.
 ///
 /// Built from a URL, the store connects without TLS (loopback or a private
 /// network); for TLS, build a pool with your connector and use
-/// [`builder_with_pool`](PostgresStore::builder_with_pool).
+/// [`builder_with_pool`](PostgresStore::builder_with_pool) (and set a
+/// `statement_timeout` in its configuration if you want the same).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -82,11 +88,6 @@ pub struct PostgresStoreBuilder {
     pool_size: usize,
     cleanup_interval: Option<Duration>,
     cleanup_batch: u32,
-}
-
-enum Source {
-    Url(String),
-    Pool(Pool),
 }
 
 /// The statements, for one table.
@@ -138,13 +139,10 @@ impl PostgresStore {
     /// serialised by an advisory lock. Not bounded by the store's timeout,
     /// since it may wait for that lock, but connecting is.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client("migrate").await?;
-        let tx = client.transaction().await.map_err(|e| pg_error("migrate", &e))?;
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&self.sql.table])
+        let mut client = client(&self.pool, "migrate").await.map_err(StoreError::new)?;
+        migrate_under_lock(&mut client, &self.sql.table, &self.sql.schema)
             .await
-            .map_err(|e| pg_error("migrate", &e))?;
-        tx.batch_execute(&self.sql.schema).await.map_err(|e| pg_error("migrate", &e))?;
-        tx.commit().await.map_err(|e| pg_error("migrate", &e))
+            .map_err(StoreError::new)
     }
 
     /// Deletes up to the cleanup batch (default 1,000) of expired rows, of
@@ -154,9 +152,8 @@ impl PostgresStore {
     /// deleting are skipped.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
         self.bounded("purge", async {
-            let client = self.client("purge").await?;
-            let stmt =
-                client.prepare_cached(&self.sql.purge).await.map_err(|e| pg_error("purge", &e))?;
+            let client = client(&self.pool, "purge").await?;
+            let stmt = prepare(&client, "purge", &self.sql.purge).await?;
             client.execute(&stmt, &[&self.cleanup.batch]).await.map_err(|e| pg_error("purge", &e))
         })
         .await
@@ -172,21 +169,13 @@ impl PostgresStore {
         &self.namespace
     }
 
-    async fn client(&self, op: &'static str) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(|e| StoreError::new(format!("postgres {op} failed: {e}")))
-    }
-
+    /// Runs `fut` (operation `op`) within the timeout.
     async fn bounded<T>(
         &self,
         op: &'static str,
-        fut: impl Future<Output = Result<T, StoreError>>,
+        fut: impl Future<Output = Result<T, String>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, fut).await.unwrap_or_else(|_| {
-            Err(StoreError::new(format!(
-                "postgres {op} timed out after {} ms",
-                self.timeout.as_millis()
-            )))
-        })
+        bounded(self.timeout, op, fut).await.map_err(StoreError::new)
     }
 
     async fn complete_row(
@@ -198,11 +187,8 @@ impl PostgresStore {
         self.bounded("complete", async move {
             let digest = key_digest(key);
             let token_bytes = token.as_u128().to_be_bytes();
-            let client = self.client("complete").await?;
-            let stmt = client
-                .prepare_cached(&self.sql.complete)
-                .await
-                .map_err(|e| pg_error("complete", &e))?;
+            let client = client(&self.pool, "complete").await?;
+            let stmt = prepare(&client, "complete", &self.sql.complete).await?;
             let rows = client
                 .execute(
                     &stmt,
@@ -307,39 +293,7 @@ impl PostgresStoreBuilder {
     /// When the URL or the table name is malformed.
     pub fn build(self) -> Result<PostgresStore, ConfigError> {
         let sql = Sql::new(&self.table)?;
-        let pool = match self.source {
-            Source::Pool(pool) => pool,
-            Source::Url(url) => {
-                // The URL is not repeated in errors: it may hold a password.
-                let mut config: tokio_postgres::Config =
-                    url.parse().map_err(|e: tokio_postgres::Error| ConfigError::Invalid {
-                        what: "PostgreSQL URL",
-                        reason: e.to_string(),
-                    })?;
-                if config.get_connect_timeout().is_none() {
-                    config.connect_timeout(self.timeout);
-                }
-                if config.get_application_name().is_none() {
-                    config.application_name("hookwarden");
-                }
-                let manager = Manager::from_config(
-                    config,
-                    NoTls,
-                    ManagerConfig { recycling_method: RecyclingMethod::Fast },
-                );
-                Pool::builder(manager)
-                    .max_size(self.pool_size)
-                    .runtime(Runtime::Tokio1)
-                    .wait_timeout(Some(self.timeout))
-                    .create_timeout(Some(self.timeout))
-                    .recycle_timeout(Some(self.timeout))
-                    .build()
-                    .map_err(|e| ConfigError::Invalid {
-                        what: "PostgreSQL pool",
-                        reason: e.to_string(),
-                    })?
-            }
-        };
+        let pool = self.source.into_pool(self.timeout, self.pool_size)?;
         let every_ms = self
             .cleanup_interval
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
@@ -360,12 +314,8 @@ impl PostgresStoreBuilder {
 
 impl fmt::Debug for PostgresStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = match self.source {
-            Source::Url(_) => "url",
-            Source::Pool(_) => "pool",
-        };
         f.debug_struct("PostgresStoreBuilder")
-            .field("source", &source)
+            .field("source", &self.source.describe())
             .field("namespace", &self.namespace)
             .field("table", &self.table)
             .field("timeout", &self.timeout)
@@ -378,25 +328,7 @@ impl fmt::Debug for PostgresStoreBuilder {
 
 impl Sql {
     fn new(table: &str) -> Result<Self, ConfigError> {
-        let valid_ident = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 48
-                && !s.starts_with(|c: char| c.is_ascii_digit())
-                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        };
-        let (schema_name, name) = match table.split_once('.') {
-            Some((schema, name)) => (Some(schema), name),
-            None => (None, table),
-        };
-        if !valid_ident(name) || !schema_name.is_none_or(valid_ident) {
-            return Err(ConfigError::Invalid {
-                what: "PostgreSQL table",
-                reason: format!(
-                    "{table:?} is not a table name (lowercase letters, digits and _, \
-                     optionally schema.table)"
-                ),
-            });
-        }
+        let name = check_table(table)?;
         let t = table;
         let schema = format!(
             "CREATE TABLE IF NOT EXISTS {t} (
@@ -451,9 +383,8 @@ impl IdempotencyStore for PostgresStore {
         Box::pin(self.bounded("claim", async move {
             let digest = key_digest(key);
             let token_bytes = token.as_u128().to_be_bytes();
-            let client = self.client("claim").await?;
-            let stmt =
-                client.prepare_cached(&self.sql.claim).await.map_err(|e| pg_error("claim", &e))?;
+            let client = client(&self.pool, "claim").await?;
+            let stmt = prepare(&client, "claim", &self.sql.claim).await?;
             let row = client
                 .query_one(
                     &stmt,
@@ -461,8 +392,8 @@ impl IdempotencyStore for PostgresStore {
                 )
                 .await
                 .map_err(|e| pg_error("claim", &e))?;
-            let claimed: bool = row.try_get(0).map_err(|e| pg_error("claim", &e))?;
-            let done: bool = row.try_get(1).map_err(|e| pg_error("claim", &e))?;
+            let claimed: bool = column(&row, "claim", 0)?;
+            let done: bool = column(&row, "claim", 1)?;
             // A completed row keeps its token: done comes first.
             Ok(match (claimed, done) {
                 (_, true) => Claim::Done,
@@ -499,50 +430,13 @@ impl IdempotencyStore for PostgresStore {
         Box::pin(self.bounded("release", async move {
             let digest = key_digest(key);
             let token_bytes = token.as_u128().to_be_bytes();
-            let client = self.client("release").await?;
-            let stmt = client
-                .prepare_cached(&self.sql.release)
-                .await
-                .map_err(|e| pg_error("release", &e))?;
+            let client = client(&self.pool, "release").await?;
+            let stmt = prepare(&client, "release", &self.sql.release).await?;
             let rows = client
                 .execute(&stmt, &[&&*self.namespace, &&digest[..], &&token_bytes[..]])
                 .await
                 .map_err(|e| pg_error("release", &e))?;
             Ok(rows == 1)
         }))
-    }
-}
-
-/// A store error from a driver error, with the server's message when there
-/// is one (never the connection string).
-fn pg_error(op: &str, e: &tokio_postgres::Error) -> StoreError {
-    match e.as_db_error() {
-        Some(db) => StoreError::new(format!(
-            "postgres {op} failed: {} ({})",
-            db.message(),
-            db.code().code()
-        )),
-        None => StoreError::new(format!("postgres {op} failed: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_names_are_checked() {
-        assert!(Sql::new("hookwarden_idempotency").is_ok());
-        assert!(Sql::new("webhooks.idempotency_2").is_ok());
-        for bad in ["", "Caps", "1abc", "a;drop table x", "a.b.c", "a.", "\"q\""] {
-            assert!(Sql::new(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
-    #[test]
-    fn bad_urls_are_config_errors_without_the_url() {
-        let err =
-            PostgresStore::builder("postgres://u:hunter2@host:notaport/db").build().unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

@@ -4,16 +4,16 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script};
+use ::redis::aio::ConnectionManager;
+use ::redis::{RedisError, Script};
 
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
-use crate::backend::{key_digest, whole_millis};
+use crate::backend::redis::{
+    DEFAULT_KEY_PREFIX, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT, Source, bounded, digest_hex, ping,
+};
+use crate::backend::whole_millis;
 use crate::future::BoxFuture;
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-const DEFAULT_KEY_PREFIX: &str = "hookwarden:";
-const DEFAULT_NAMESPACE: &str = "default";
 /// The value of a completed key (a claim's value is its token, in hex).
 const DONE: &str = "done";
 
@@ -93,11 +93,6 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
 }
 
-enum Source {
-    Url(String),
-    Manager(ConnectionManager),
-}
-
 impl RedisStore {
     /// Configures a store that connects to `url` (`redis://[user:pass@]host[:port][/db]`,
     /// or `rediss://` where the `redis` crate was built with TLS).
@@ -130,35 +125,23 @@ impl RedisStore {
 
     /// Checks that the server answers, within the timeout.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        self.bounded(
-            "ping",
-            async move { ::redis::cmd("PING").query_async::<String>(&mut conn).await },
-        )
-        .await
-        .map(drop)
+        ping(&self.conn, self.timeout).await.map_err(StoreError::new)
     }
 
     fn redis_key(&self, key: &str) -> String {
         let mut out = String::with_capacity(self.key_base.len() + 32);
         out.push_str(&self.key_base);
-        out.push_str(&hex::encode(key_digest(key)));
+        out.push_str(&digest_hex(key));
         out
     }
 
+    /// Runs `fut` (Redis operation `op`) within the timeout.
     async fn bounded<T>(
         &self,
         op: &'static str,
         fut: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(StoreError::new(format!("redis {op} failed: {e}"))),
-            Err(_) => Err(StoreError::new(format!(
-                "redis {op} timed out after {} ms",
-                self.timeout.as_millis()
-            ))),
-        }
+        bounded(self.timeout, op, fut).await.map_err(StoreError::new)
     }
 }
 
@@ -209,22 +192,7 @@ impl RedisStoreBuilder {
     /// Fails on a malformed URL, or when the server does not answer; after
     /// that, the store reconnects by itself whenever the server comes back.
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
-        let conn = match self.source {
-            Source::Manager(conn) => conn,
-            Source::Url(url) => {
-                // The URL is not repeated in errors: it may hold a password.
-                let client = Client::open(url.as_str())
-                    .map_err(|e| StoreError::new(format!("invalid Redis URL: {e}")))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(2)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| StoreError::new(format!("redis connection setup failed: {e}")))?
-            }
-        };
+        let conn = self.source.into_manager(self.timeout).map_err(StoreError::new)?;
         let store = RedisStore {
             conn,
             namespace: self.namespace.as_str().into(),
@@ -239,12 +207,8 @@ impl RedisStoreBuilder {
 
 impl fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let source = match self.source {
-            Source::Url(_) => "url",
-            Source::Manager(_) => "connection manager",
-        };
         f.debug_struct("RedisStoreBuilder")
-            .field("source", &source)
+            .field("source", &self.source.describe())
             .field("namespace", &self.namespace)
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)

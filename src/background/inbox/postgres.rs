@@ -69,10 +69,16 @@ const DELIVERY_COLUMNS: [&str; 8] =
 ///   for a connection included. A call cut off by the timeout answers an
 ///   error, and its statement may still complete on the server: an accept
 ///   that timed out has either kept the delivery or written nothing.
+/// * Built from a URL, the pool sets the server's `statement_timeout` to
+///   the inbox's timeout plus 1 s (unless the URL's `options` set one), so
+///   a statement whose call timed out (say an accept queued behind a table
+///   lock) is cancelled by the server instead of landing later; `migrate`
+///   lifts it for its own transaction.
 ///
 /// Built from a URL, the inbox connects without TLS (loopback or a private
 /// network); for TLS, build a pool with your connector and use
-/// [`builder_with_pool`](PostgresInbox::builder_with_pool). The
+/// [`builder_with_pool`](PostgresInbox::builder_with_pool) (and set a
+/// `statement_timeout` in its configuration if you want the same). The
 /// dispatcher polls the inbox and is woken at once by the accepts of its
 /// own process; another replica's accepts are seen at its next poll.
 ///
