@@ -3,9 +3,10 @@
 //! router, served over real HTTP on 127.0.0.1, with a sender that retries
 //! every 0.5 s until it gets a 2xx, as real senders do.
 //!
-//! The stalled claim is applied by the server after the layer stopped
-//! waiting for it (503 to the sender), or after the sender hung up; the
-//! layer then releases it with the token it made. So the retries after the
+//! The stalled claim may be applied by the server after the layer stopped
+//! waiting for it (503 to the sender), or after the sender hung up (for
+//! PostgreSQL the server's own `statement_timeout` may cancel it first);
+//! either way the layer releases it with the token it made. So the retries after the
 //! stall get the event handled exactly once, soon after the stall ends:
 //! never `409 in_progress` for the claim's whole lease (5 minutes).
 //!

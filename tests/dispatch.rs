@@ -284,7 +284,7 @@ async fn time_spent_waiting_for_a_worker_does_not_eat_the_lease() {
         dispatcher.submit(ping(&format!("e{i}"), i)).await.unwrap();
     }
     assert!(dispatcher.shutdown(Duration::from_secs(3600)).await.drained);
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 12, "{seen:?}");
     assert!(seen.iter().all(|(_, attempt)| *attempt == 1), "{seen:?}");
     // Redelivered after being handled: a duplicate, not a second run.
