@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -51,9 +52,13 @@ const DELIVERY_COLUMNS: [&str; 8] =
 ///   pending, leased and retrying rows, which a partial index keeps cheap),
 ///   that also says why nothing was inserted: the key is held (duplicate)
 ///   or the inbox is full. A done row past the retention is taken over by
-///   the next delivery with its key. The count is read in the statement's
-///   snapshot, so concurrent accepts may overshoot the capacity by as many
-///   as run at once.
+///   the next delivery with its key. Counting costs up to `capacity` index
+///   entries, so an accept counts only when this handle's last count is
+///   older than a second or its estimate (that count, plus what this handle
+///   accepted and finished since) is past three quarters of the capacity;
+///   other accepts insert unchecked. The capacity is therefore a soft
+///   limit: concurrent accepts, and other replicas within that second, may
+///   overshoot it.
 /// * [`lease`](Inbox::lease) takes the oldest due rows with
 ///   `FOR UPDATE SKIP LOCKED`, so replicas leasing at once never get the
 ///   same delivery; a leased row's due time is its lease's expiry, after
@@ -109,6 +114,51 @@ pub struct PostgresInbox {
     capacity: i64,
     retain_ms: i64,
     timeout: Duration,
+    active: Arc<ActiveEstimate>,
+}
+
+/// This handle's estimate of the namespace's pending, leased and retrying
+/// rows: the last count, plus what it accepted and finished since.
+#[derive(Debug)]
+struct ActiveEstimate {
+    rows: AtomicI64,
+    epoch: std::time::Instant,
+    /// When the last count was taken, in ms since `epoch`; `u64::MAX`
+    /// before the first.
+    counted_ms: AtomicU64,
+}
+
+impl ActiveEstimate {
+    const RECOUNT_MS: u64 = 1_000;
+
+    fn new() -> Self {
+        Self {
+            rows: AtomicI64::new(0),
+            epoch: std::time::Instant::now(),
+            counted_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Whether the next accept must count the rows exactly.
+    fn must_count(&self, capacity: i64) -> bool {
+        let counted = self.counted_ms.load(Ordering::Relaxed);
+        counted == u64::MAX
+            || self.now_ms().saturating_sub(counted) >= Self::RECOUNT_MS
+            || self.rows.load(Ordering::Relaxed) >= capacity - capacity / 4
+    }
+
+    fn counted(&self, rows: i64) {
+        self.rows.store(rows, Ordering::Relaxed);
+        self.counted_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn add(&self, rows: i64) {
+        self.rows.fetch_add(rows, Ordering::Relaxed);
+    }
 }
 
 /// Configures a [`PostgresInbox`]; from [`PostgresInbox::builder`] or
@@ -183,7 +233,11 @@ impl PostgresInbox {
     /// A handle on the same pool and table under another namespace, with
     /// the same capacity, retention and timeout.
     pub fn with_namespace(&self, namespace: impl AsRef<str>) -> Self {
-        Self { namespace: namespace.as_ref().into(), ..self.clone() }
+        Self {
+            namespace: namespace.as_ref().into(),
+            active: Arc::new(ActiveEstimate::new()),
+            ..self.clone()
+        }
     }
 
     /// This handle's namespace.
@@ -369,6 +423,7 @@ impl PostgresInboxBuilder {
             capacity: i64::try_from(self.capacity).unwrap_or(i64::MAX),
             retain_ms: whole_millis(self.retain),
             timeout: self.timeout,
+            active: Arc::new(ActiveEstimate::new()),
         })
     }
 }
@@ -433,15 +488,18 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
         );
 
         // $1 namespace, $2 key digest, $3 capacity, $4 retention in ms,
-        // $5.. the delivery. The insert runs only if there is room; a
+        // $5..$12 the delivery, $13 whether to count the held rows (else
+        // the count is -1: room). The insert runs only if there is room; a
         // conflicting row is taken over only if it is done and past the
         // retention. Nothing inserted with room means the key is held;
         // without room, `held` tells a duplicate from a full inbox.
         let accept = format!(
-            "WITH room AS MATERIALIZED (
-    SELECT count(*) < $3::bigint AS ok FROM (
+            "WITH counted AS MATERIALIZED (
+    SELECT CASE WHEN $13::boolean THEN (SELECT count(*) FROM (
         SELECT 1 FROM {t} WHERE namespace = $1::text AND {active} LIMIT $3::bigint
-    ) AS held_rows
+    ) AS held_rows) ELSE -1 END AS n
+), room AS MATERIALIZED (
+    SELECT n < $3::bigint AS ok, n FROM counted
 ), kept AS (
     INSERT INTO {t} AS cur (namespace, key, state, {delivery}, attempts, accepted_at, due_at,
         updated_at)
@@ -461,7 +519,7 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
 SELECT EXISTS (SELECT 1 FROM kept), (SELECT ok FROM room), EXISTS (
     SELECT 1 FROM {t} WHERE namespace = $1::text AND key = $2::bytea
         AND NOT (state = 'done' AND done_at <= now() - {retained})
-)"
+), (SELECT n FROM room)"
         );
 
         // $1 namespace, $2 how many, $3 one fresh token each, $4 the lease
@@ -580,6 +638,7 @@ impl Inbox for PostgresInbox {
             let digest = key_digest(delivery.dedupe_key());
             // Stored as the same 64 bits, so every value comes back.
             let sent_at = delivery.timestamp().map(|t| t as i64);
+            let count = self.active.must_count(self.capacity);
             let rows = self
                 .query(
                     "accept",
@@ -597,6 +656,7 @@ impl Inbox for PostgresInbox {
                         &delivery.received_at(),
                         &delivery.client_ip(),
                         &&delivery.body()[..],
+                        &count,
                     ],
                 )
                 .await?;
@@ -604,6 +664,12 @@ impl Inbox for PostgresInbox {
             let kept: bool = column(row, "accept", 0)?;
             let room: bool = column(row, "accept", 1)?;
             let held: bool = column(row, "accept", 2)?;
+            if count {
+                let counted: i64 = column(row, "accept", 3)?;
+                self.active.counted(counted + i64::from(kept));
+            } else if kept {
+                self.active.add(1);
+            }
             Ok(match (kept, room, held) {
                 (true, _, _) => Accept::Accepted,
                 // With room, the insert ran and met a held row.
@@ -674,7 +740,13 @@ impl Inbox for PostgresInbox {
     }
 
     fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        Box::pin(self.finish("complete", &self.sql.complete, lease, &[]))
+        Box::pin(async move {
+            let done = self.finish("complete", &self.sql.complete, lease, &[]).await?;
+            if done {
+                self.active.add(-1);
+            }
+            Ok(done)
+        })
     }
 
     fn retry<'a>(
@@ -695,7 +767,11 @@ impl Inbox for PostgresInbox {
         error: &'a str,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            self.finish("dead_letter", &self.sql.dead_letter, lease, &[&error]).await
+            let dead = self.finish("dead_letter", &self.sql.dead_letter, lease, &[&error]).await?;
+            if dead {
+                self.active.add(-1);
+            }
+            Ok(dead)
         })
     }
 
