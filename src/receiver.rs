@@ -163,6 +163,14 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How many deliveries a worker leases at once (default 1 from the
+    /// in-memory inbox, 8 from a durable one; see
+    /// [`DispatcherBuilder::lease_batch`]).
+    pub fn lease_batch(mut self, deliveries: usize) -> Self {
+        self.dispatcher = self.dispatcher.lease_batch(deliveries);
+        self
+    }
+
     /// How often idle workers look for retries that fell due and for work
     /// accepted by other replicas (default 500 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {

@@ -336,3 +336,25 @@ async fn deliveries_waiting_to_retry_keep_their_place_in_the_capacity() {
     accepted.sort();
     assert_eq!(handled, accepted, "every accepted delivery handled once");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leased_batch_keeps_its_waiting_leases_while_the_first_runs() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // The first worker leases all three; each takes 5 leases' time. The
+    // second worker would take over the waiting ones if their leases were
+    // not renewed with the running one's.
+    let dispatcher = Dispatcher::builder(recording(Duration::from_secs(5), seen.clone()))
+        .workers(2)
+        .lease_batch(3)
+        .lease(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(100))
+        .start();
+    for i in 0..3 {
+        dispatcher.submit(ping(&format!("b{i}"), i)).await.unwrap();
+    }
+    assert!(dispatcher.shutdown(Duration::from_secs(120)).await.drained);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let once: Vec<(String, u32)> = (0..3).map(|i| (format!("b{i}"), 1)).collect();
+    assert_eq!(seen, once, "each handled once, at its first attempt");
+}

@@ -36,6 +36,22 @@ impl Source {
         }
     }
 
+    /// `count` connection managers: the user's own (one), or new lazy ones
+    /// for the URL (see [`connect`]). Redis reads at most 16 KiB of one
+    /// connection's commands per turn of its event loop, and with
+    /// `appendfsync always` it syncs once per turn: several connections let
+    /// one turn (one sync) serve more callers.
+    pub(crate) fn into_managers(
+        self,
+        timeout: Duration,
+        count: usize,
+    ) -> Result<Vec<ConnectionManager>, String> {
+        match self {
+            Source::Manager(conn) => Ok(vec![conn]),
+            Source::Url(url) => (0..count.max(1)).map(|_| connect(&url, timeout)).collect(),
+        }
+    }
+
     /// The connection manager: the user's own, or a new lazy one for the
     /// URL (see [`connect`]).
     pub(crate) fn into_manager(self, timeout: Duration) -> Result<ConnectionManager, String> {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +24,8 @@ use crate::future::BoxFuture;
 
 /// The most deliveries one [`Inbox::lease`] call hands out.
 const MAX_LEASE: usize = 1000;
+/// Connections opened from a URL, by default.
+const DEFAULT_CONNECTIONS: usize = 4;
 /// The most done deliveries one purge script forgets.
 const PURGE_BATCH: usize = 500;
 /// The longest delay, lease or retention in milliseconds (about 100
@@ -363,9 +366,14 @@ fn millis(d: Duration) -> i64 {
 ///   `hookwarden:`), then the namespace in braces, a hash tag that keeps all
 ///   of one inbox's keys in one Redis Cluster slot (the scripts touch
 ///   several keys; an empty namespace would defeat it).
-/// * The connection is a [`ConnectionManager`], which reconnects on its
-///   own; every call is bounded by the timeout (default 2 s) and fails with
-///   an [`InboxError`] past it.
+/// * Built from a URL, the inbox opens a few connections (default 4, see
+///   [`connections`](RedisInboxBuilder::connections)) and spreads its calls
+///   over them: Redis reads at most 16 KiB of each connection's commands
+///   per turn of its event loop and, with `appendfsync always`, syncs the
+///   append-only file once per turn, so several connections let one sync
+///   serve more accepts. Each is a [`ConnectionManager`], which reconnects
+///   on its own; every call is bounded by the timeout (default 2 s) and
+///   fails with an [`InboxError`] past it.
 ///
 /// # Durability
 ///
@@ -403,7 +411,8 @@ fn millis(d: Duration) -> i64 {
 /// ```
 #[derive(Clone)]
 pub struct RedisInbox {
-    conn: ConnectionManager,
+    conns: Arc<[ConnectionManager]>,
+    next: Arc<AtomicUsize>,
     keys: Arc<Keys>,
     namespace: Arc<str>,
     key_prefix: Arc<str>,
@@ -416,6 +425,7 @@ pub struct RedisInbox {
 /// [`RedisInbox::builder_with_manager`].
 pub struct RedisInboxBuilder {
     source: Source,
+    connections: usize,
     namespace: String,
     key_prefix: String,
     capacity: usize,
@@ -446,6 +456,12 @@ impl Keys {
 }
 
 impl RedisInbox {
+    /// The next connection, round robin.
+    fn conn(&self) -> &ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        &self.conns[i]
+    }
+
     /// Configures an inbox that connects to `url`
     /// (`redis://[user:pass@]host[:port][/db]`, or `rediss://` where the
     /// `redis` crate was built with TLS).
@@ -466,7 +482,7 @@ impl RedisInbox {
 
     /// Checks that the server answers, within the timeout.
     pub async fn ping(&self) -> Result<(), InboxError> {
-        ping(&self.conn, self.timeout).await.map_err(InboxError::new)
+        ping(self.conn(), self.timeout).await.map_err(InboxError::new)
     }
 
     /// Reads the server's persistence and eviction settings (`CONFIG GET`):
@@ -478,7 +494,7 @@ impl RedisInbox {
     /// Fails where `CONFIG` is not allowed (many hosted services rename or
     /// forbid it): ask the provider how it persists writes.
     pub async fn check_persistence(&self) -> Result<Option<String>, InboxError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().clone();
         let (append, eviction): (HashMap<String, String>, HashMap<String, String>) =
             bounded(self.timeout, "config get", async move {
                 ::redis::pipe()
@@ -534,7 +550,7 @@ impl RedisInbox {
         op: &'static str,
         call: &ScriptInvocation<'_>,
     ) -> Result<T, InboxError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().clone();
         bounded(self.timeout, op, call.invoke_async(&mut conn)).await.map_err(InboxError::new)
     }
 
@@ -774,7 +790,16 @@ impl RedisInboxBuilder {
             capacity: DEFAULT_CAPACITY,
             retain: DEFAULT_RETAIN,
             timeout: DEFAULT_TIMEOUT,
+            connections: DEFAULT_CONNECTIONS,
         }
+    }
+
+    /// How many connections the inbox opens when built from a URL (default
+    /// 4, at least 1); ignored with
+    /// [`builder_with_manager`](RedisInbox::builder_with_manager).
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections.max(1);
+        self
     }
 
     /// The namespace of the inbox's keys (default `"default"`): receivers
@@ -818,9 +843,11 @@ impl RedisInboxBuilder {
     /// Fails on a malformed URL, or when the server does not answer; after
     /// that, the inbox reconnects by itself whenever the server comes back.
     pub async fn connect(self) -> Result<RedisInbox, InboxError> {
-        let conn = self.source.into_manager(self.timeout).map_err(InboxError::new)?;
+        let conns =
+            self.source.into_managers(self.timeout, self.connections).map_err(InboxError::new)?;
         let inbox = RedisInbox {
-            conn,
+            conns: conns.into(),
+            next: Arc::new(AtomicUsize::new(0)),
             keys: Arc::new(Keys::new(&self.key_prefix, &self.namespace)),
             namespace: self.namespace.into(),
             key_prefix: self.key_prefix.into(),
