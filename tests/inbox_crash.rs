@@ -10,9 +10,10 @@
 //! PostgreSQL and Redis tests read `HOOKWARDEN_TEST_POSTGRES_URL` and
 //! `HOOKWARDEN_TEST_REDIS_URL` and say they were skipped without them.
 
+// Built without some inbox, the child's branch for it is unreachable.
 #![cfg_attr(
-    not(any(feature = "sqlite", feature = "redis", feature = "postgres")),
-    allow(dead_code, unused_imports)
+    not(all(feature = "sqlite", feature = "redis", feature = "postgres")),
+    allow(dead_code, unused_imports, unreachable_code, unused_variables)
 )]
 
 mod common;
