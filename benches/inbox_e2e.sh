@@ -57,6 +57,9 @@ store_url() {
 }
 
 : >"$OUT"
+# What one durable write costs on this disk: 4 KiB writes, each synced.
+fsync="$(dd if=/dev/zero of="$work/fsync-probe" bs=4k count=300 oflag=dsync 2>&1 | tail -n 1)"
+echo "disk: 300 synced 4 KiB writes: $fsync"
 for round in $(seq 1 "$ROUNDS"); do
     for inbox in $INBOXES; do
         taskset -c 0 target/release/examples/bench_server --mode pipeline \
