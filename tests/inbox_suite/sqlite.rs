@@ -246,7 +246,7 @@ async fn the_file_is_in_wal_mode_and_versioned() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 
     SqliteInbox::open(file.path()).expect("reopening is idempotent");
     conn.pragma_update(None, "user_version", 99).unwrap();
@@ -254,9 +254,142 @@ async fn the_file_is_in_wal_mode_and_versioned() {
     assert!(error.to_string().contains("newer"), "{error}");
 }
 
+/// A file of schema version 1 (never released, laid out differently) is
+/// refused, and left as it was.
+#[tokio::test]
+async fn a_version_1_file_is_refused_and_left_alone() {
+    let file = TempFile::new("v1");
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch(
+        "CREATE TABLE hookwarden_inbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+         dedupe_key TEXT NOT NULL UNIQUE, body BLOB NOT NULL) STRICT; \
+         INSERT INTO hookwarden_inbox (dedupe_key, body) VALUES ('evt_1', x'00ff'); \
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+
+    let error = SqliteInbox::open(file.path()).expect_err("version 1");
+    let message = error.to_string();
+    assert!(message.contains("version 1"), "{message}");
+    assert!(message.contains(&file.path().display().to_string()), "{message}");
+
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, 1);
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'hookwarden%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["hookwarden_inbox"]);
+    let body: Vec<u8> = conn
+        .query_row("SELECT body FROM hookwarden_inbox WHERE dedupe_key = 'evt_1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(body, [0x00, 0xff]);
+}
+
 /// `:memory:` cannot be durable, so it is refused.
 #[test]
 fn an_in_memory_database_is_refused() {
     let error = SqliteInbox::open(":memory:").expect_err("no WAL in memory");
     assert!(error.to_string().contains("WAL"), "{error}");
+}
+
+/// A write that fails does not fail the writes committed with it: here an
+/// accept meets a key whose state row was deleted behind the inbox's back
+/// (so the accept fails), among accepts of new keys, all at once. The
+/// others are committed, and the inbox carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_write_fails_alone() {
+    let file = TempFile::new("fails-alone");
+    let inbox = SqliteInbox::open(file.path()).expect("open");
+    let broken = delivery("evt_broken");
+    assert_eq!(inbox.accept(&broken).await.unwrap(), Accept::Accepted);
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    conn.busy_timeout(Duration::from_secs(2)).unwrap();
+    let deleted = conn
+        .execute(
+            "DELETE FROM hookwarden_state WHERE seq = \
+             (SELECT seq FROM hookwarden_delivery WHERE dedupe_key = 'evt_broken')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(deleted, 1);
+    drop(conn);
+
+    const N: usize = 40;
+    let barrier = Arc::new(Barrier::new(N + 1));
+    let mut tasks = JoinSet::new();
+    for i in 0..=N {
+        let (inbox, barrier) = (inbox.clone(), barrier.clone());
+        let d = if i == N { broken.clone() } else { delivery(&format!("evt_{i}")) };
+        tasks.spawn(async move {
+            barrier.wait().await;
+            (d.id().to_owned(), inbox.accept(&d).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (id, outcome) = joined.unwrap();
+        if id == "evt_broken" {
+            let error = outcome.expect_err("the broken key");
+            assert!(error.to_string().contains("inconsistent"), "{error}");
+        } else {
+            assert_eq!(outcome.unwrap(), Accept::Accepted, "{id}");
+        }
+    }
+    assert_eq!(inbox.stats().await.unwrap().pending, N as u64);
+    drop(inbox);
+
+    let inbox = SqliteInbox::open(file.path()).expect("reopen");
+    assert_eq!(inbox.stats().await.unwrap().pending, N as u64, "they were committed");
+    assert_eq!(inbox.accept(&delivery("evt_after")).await.unwrap(), Accept::Accepted);
+    let leased = inbox.lease(100, LONG).await.unwrap();
+    assert_eq!(leased.len(), N + 1);
+}
+
+/// A done key past the retention is new again even before a purge; and
+/// sequence numbers are never given twice, even once purged and reopened:
+/// a cursor taken before still pages on to what came after.
+#[tokio::test]
+async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
+    let file = TempFile::new("forget");
+    let retain = Duration::from_millis(300);
+    let open = || SqliteInbox::builder(file.path()).retain(retain).open().expect("open");
+
+    let inbox = open();
+    let again = delivery("evt_again");
+    assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Accepted);
+    let leased = inbox.lease(1, LONG).await.unwrap();
+    assert!(inbox.complete(&leased[0].lease).await.unwrap());
+    assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Duplicate);
+    tokio::time::sleep(retain + Duration::from_millis(100)).await;
+    assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Accepted, "forgotten, not purged");
+    let record = inbox.get(again.id()).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (State::Pending, 0));
+    let leased = inbox.lease(10, LONG).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].attempt, 1);
+    assert!(inbox.complete(&leased[0].lease).await.unwrap());
+
+    for id in ["evt_a", "evt_b"] {
+        assert_eq!(inbox.accept(&delivery(id)).await.unwrap(), Accept::Accepted);
+    }
+    for held in inbox.lease(10, LONG).await.unwrap() {
+        assert!(inbox.complete(&held.lease).await.unwrap());
+    }
+    let page = inbox.list(State::Done, 2, None).await.unwrap();
+    let ids: Vec<&str> = page.records.iter().map(|r| r.delivery.id()).collect();
+    assert_eq!(ids, ["evt_again", "evt_a"]);
+    let cursor = page.next.expect("one more");
+    tokio::time::sleep(retain + Duration::from_millis(100)).await;
+    assert_eq!(inbox.purge().await.unwrap(), 3);
+    drop(inbox);
+
+    let inbox = open();
+    assert_eq!(inbox.accept(&delivery("evt_later")).await.unwrap(), Accept::Accepted);
+    let page = inbox.list(State::Pending, 10, Some(&cursor)).await.unwrap();
+    let ids: Vec<&str> = page.records.iter().map(|r| r.delivery.id()).collect();
+    assert_eq!(ids, ["evt_later"]);
 }

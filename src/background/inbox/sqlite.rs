@@ -29,14 +29,27 @@ const QUEUED_BATCHES: usize = 4;
 const PURGE_BATCH: i64 = 1_000;
 
 /// The schema version this code writes, kept in the file's `user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-/// Schema version 1. A delivery is due (pending, retrying, or leased with
-/// its lease running out) at `due_at`, which only the active states have;
-/// `done_at` is set only once it is done.
-const SCHEMA_V1: &str = "
-CREATE TABLE IF NOT EXISTS hookwarden_inbox (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+/// Schema version 2. What a delivery was sent as never changes once it is
+/// accepted, and is kept apart from its state, which changes with every
+/// lease and outcome: those rewrite a short row, never the body.
+///
+/// Both tables share `seq`, given by the writer in order of acceptance
+/// (the highest ever given is kept in `hookwarden_meta` whenever rows are
+/// deleted, so a number is never given twice). A delivery is due
+/// (pending, retrying, or leased with its lease running out) at `due_at`,
+/// which only the active states have; `done_at` is set only once it is
+/// done. Indexes are few, because each costs every write that touches it:
+/// the due one leases (and, being the active deliveries only, serves
+/// listing and counting them), the done one purges and counts, the dead
+/// one lists and counts dead letters, and only on entering or leaving that
+/// state; the id one answers `get` and `replay`, written once per delivery.
+/// The checks compare the state with `OR`, not `IN (…)`: SQLite builds a
+/// temporary table for a list of more than two values, on every write.
+const SCHEMA_V2: &str = "
+CREATE TABLE hookwarden_delivery (
+    seq         INTEGER PRIMARY KEY,
     dedupe_key  TEXT    NOT NULL UNIQUE,
     id          TEXT    NOT NULL,
     event_type  TEXT    NOT NULL,
@@ -45,28 +58,37 @@ CREATE TABLE IF NOT EXISTS hookwarden_inbox (
     received_at INTEGER NOT NULL,
     client_ip   TEXT,
     body        BLOB    NOT NULL,
-    state       TEXT    NOT NULL
-        CHECK (state IN ('pending', 'leased', 'retrying', 'dead', 'done')),
+    accepted_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX hookwarden_delivery_id ON hookwarden_delivery (id);
+CREATE TABLE hookwarden_state (
+    seq         INTEGER PRIMARY KEY,
+    state       TEXT    NOT NULL CHECK (state = 'pending' OR state = 'leased'
+        OR state = 'retrying' OR state = 'dead' OR state = 'done'),
     attempts    INTEGER NOT NULL,
-    last_error  TEXT,
-    due_at      INTEGER
-        CHECK ((due_at IS NOT NULL) = (state IN ('pending', 'leased', 'retrying'))),
+    due_at      INTEGER CHECK ((due_at IS NOT NULL)
+        = (state = 'pending' OR state = 'leased' OR state = 'retrying')),
     token       BLOB,
-    accepted_at INTEGER NOT NULL,
+    last_error  TEXT,
     updated_at  INTEGER NOT NULL,
     done_at     INTEGER CHECK ((done_at IS NOT NULL) = (state = 'done'))
 ) STRICT;
-CREATE INDEX IF NOT EXISTS hookwarden_inbox_due
-    ON hookwarden_inbox (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS hookwarden_inbox_done
-    ON hookwarden_inbox (done_at) WHERE done_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS hookwarden_inbox_id ON hookwarden_inbox (id);
-CREATE INDEX IF NOT EXISTS hookwarden_inbox_state ON hookwarden_inbox (state);
+CREATE INDEX hookwarden_state_due ON hookwarden_state (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX hookwarden_state_done ON hookwarden_state (done_at) WHERE done_at IS NOT NULL;
+CREATE INDEX hookwarden_state_dead ON hookwarden_state (seq) WHERE state = 'dead';
+CREATE TABLE hookwarden_meta (
+    name  TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 ";
 
-/// The columns [`read_record`] reads, in its order.
-const COLUMNS: &str = "seq, dedupe_key, id, event_type, version, timestamp, received_at, \
-                       client_ip, body, state, attempts, last_error, due_at, updated_at";
+/// The columns [`read_record`] reads, in its order, from the delivery
+/// table as `d` joined with the state table as `s`.
+const COLUMNS: &str = "d.seq, d.dedupe_key, d.id, d.event_type, d.version, d.timestamp, \
+                       d.received_at, d.client_ip, d.body, s.state, s.attempts, s.last_error, \
+                       s.due_at, s.updated_at";
+/// The two tables joined, for [`COLUMNS`].
+const JOINED: &str = "hookwarden_state s JOIN hookwarden_delivery d ON d.seq = s.seq";
 
 /// A durable inbox in one SQLite file (feature `sqlite`): the embedded
 /// default for a receiver on one node.
@@ -74,15 +96,20 @@ const COLUMNS: &str = "seq, dedupe_key, id, event_type, version, timestamp, rece
 /// * The file is in WAL mode with `synchronous=FULL`: a delivery is
 ///   acknowledged only once its transaction is on disk. Its schema is
 ///   created when the file is opened (idempotently) and versioned in the
-///   file's `user_version`; a file written by a newer schema is refused.
+///   file's `user_version`; a file written by a newer schema, or by the
+///   unreleased schema 1, is refused and left as it is.
 /// * **Group commit.** Every write (accept, lease, and each change of a
 ///   delivery's state) goes to one writer thread, which owns the write
 ///   connection. It takes every write waiting (up to
 ///   [`max_batch`](SqliteInboxBuilder::max_batch), default 512), runs them
-///   in one transaction (each in its own savepoint, so one failing write
-///   does not undo the others), commits once, and only then answers each
-///   caller. Under load many acknowledgements share one `fsync`;
+///   in one transaction, commits once, and only then answers each caller.
+///   One failing write does not undo the others: the batch is then run
+///   again, each write in a savepoint of its own. Under load many
+///   acknowledgements share one `fsync`;
 ///   [`commit_stats`](SqliteInbox::commit_stats) shows how many.
+/// * What a delivery was sent as is kept apart from its state, so a lease
+///   or an outcome rewrites a short row, not the body; and there are only
+///   the indexes that leasing, purging and lookups by key and by id need.
 /// * Reads ([`get`](Inbox::get), [`list`](Inbox::list),
 ///   [`stats`](Inbox::stats)) use a connection of their own, on tokio's
 ///   blocking pool, and never wait for the writer.
@@ -195,11 +222,50 @@ struct Counters {
     largest: AtomicU64,
 }
 
-/// One write: runs inside the writer's transaction and returns what to
-/// tell its caller once the transaction's fate is known.
-type Job = Box<dyn for<'c> FnOnce(&mut Writer<'c>) -> Answer + Send>;
-/// Tells a caller its result, given whether the transaction committed.
-type Answer = Box<dyn FnOnce(Result<(), InboxError>) + Send>;
+/// One write waiting for the writer thread, with its caller's answer.
+type Job = Box<dyn Write>;
+
+/// A write the writer thread runs in its transaction and answers once the
+/// transaction's fate is known.
+trait Write: Send {
+    /// Runs the write and keeps its result; whether it succeeded. May run
+    /// again, in a fresh transaction, if the first one was rolled back.
+    fn run(&mut self, writer: &mut Writer<'_>) -> bool;
+
+    /// Answers the caller, given whether the transaction committed.
+    fn answer(self: Box<Self>, committed: Result<(), InboxError>);
+}
+
+/// A [`Write`] made of a closure and a channel back to its caller.
+struct Call<T, F> {
+    op: &'static str,
+    f: F,
+    result: Option<Result<T, InboxError>>,
+    reply: oneshot::Sender<Result<T, InboxError>>,
+}
+
+impl<T, F> Write for Call<T, F>
+where
+    T: Send,
+    F: for<'c> FnMut(&mut Writer<'c>) -> rusqlite::Result<T> + Send,
+{
+    fn run(&mut self, writer: &mut Writer<'_>) -> bool {
+        let result = (self.f)(writer).map_err(|e| sql_error(self.op, &e));
+        let ran = result.is_ok();
+        self.result = Some(result);
+        ran
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), InboxError>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(stopped(self.op)),
+            (Err(error), _) => Err(error),
+        };
+        // The caller may have timed out and gone.
+        let _ = self.reply.send(result);
+    }
+}
 
 impl SqliteInbox {
     /// Opens (or creates) the inbox in the file at `path`, with the default
@@ -239,20 +305,16 @@ impl SqliteInbox {
     }
 
     /// Runs `f` on the writer thread, in the next transaction, and answers
-    /// once that transaction has committed.
+    /// once that transaction has committed. `f` runs a second time if the
+    /// first transaction it ran in had to be rolled back (see
+    /// [`Writer::commit`]).
     async fn write<T, F>(&self, op: &'static str, f: F) -> Result<T, InboxError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&mut Writer<'c>) -> rusqlite::Result<T> + Send + 'static,
+        F: for<'c> FnMut(&mut Writer<'c>) -> rusqlite::Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |writer: &mut Writer<'_>| {
-            let result = writer.run(op, f);
-            Box::new(move |committed: Result<(), InboxError>| {
-                // The caller may have timed out and gone.
-                let _ = reply.send(committed.and(result));
-            })
-        });
+        let job: Job = Box::new(Call { op, f, result: None, reply });
         let inner = &*self.inner;
         let call = async {
             inner.jobs.send(job).await.map_err(|_| stopped(op))?;
@@ -322,7 +384,8 @@ impl SqliteInboxBuilder {
     /// # Errors
     ///
     /// When the file cannot be opened or written, cannot be put in WAL
-    /// mode (`:memory:` cannot), or was written by a newer schema.
+    /// mode (`:memory:` cannot), or was written by a newer schema or by
+    /// schema 1.
     pub fn open(self) -> Result<SqliteInbox, InboxError> {
         let path = self.path;
         let open_error = |e: &rusqlite::Error| {
@@ -340,12 +403,8 @@ impl SqliteInboxBuilder {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| open_error(&e))?;
-        migrate(&mut conn)?;
-        let active: i64 = conn
-            .query_row("SELECT COUNT(*) FROM hookwarden_inbox WHERE due_at IS NOT NULL", [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| sql_error("open", &e))?;
+        migrate(&mut conn, &path)?;
+        let (active, next_seq) = resume(&conn).map_err(|e| sql_error("open", &e))?;
 
         let reader = Connection::open_with_flags(
             &path,
@@ -358,7 +417,8 @@ impl SqliteInboxBuilder {
         let (jobs, queue) = mpsc::channel(self.max_batch.saturating_mul(QUEUED_BATCHES));
         let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
         let settings = Settings {
-            active: u64::try_from(active).unwrap_or(0),
+            active,
+            next_seq,
             capacity: u64::try_from(self.capacity).unwrap_or(u64::MAX),
             retain_ms: retain_ms(self.retain),
             max_batch: self.max_batch,
@@ -390,18 +450,26 @@ impl SqliteInboxBuilder {
 }
 
 /// Creates the schema in a new file, or checks an existing file's.
-fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), InboxError> {
     let fail = |e: rusqlite::Error| sql_error("migrate", &e);
     let tx =
         conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(fail)?;
     match version {
         0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(fail)?;
+            tx.execute_batch(SCHEMA_V2).map_err(fail)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(fail)?;
         }
         // Later versions migrate step by step from here.
         SCHEMA_VERSION => {}
+        // Version 1 was never released: nothing converts it.
+        1 => {
+            return Err(InboxError::new(format!(
+                "sqlite inbox {} has schema version 1, from an unreleased version, which this \
+                 version ({SCHEMA_VERSION}) does not read; it was left as it is",
+                path.display()
+            )));
+        }
         newer => {
             return Err(InboxError::new(format!(
                 "sqlite inbox schema version {newer} is newer than this version supports \
@@ -412,9 +480,27 @@ fn migrate(conn: &mut Connection) -> Result<(), InboxError> {
     tx.commit().map_err(fail)
 }
 
+/// How many active deliveries the file holds, and the sequence number the
+/// next accepted delivery gets.
+fn resume(conn: &Connection) -> rusqlite::Result<(u64, i64)> {
+    let active: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM hookwarden_state WHERE due_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let last: i64 = conn.query_row(
+        "SELECT MAX(IFNULL((SELECT MAX(seq) FROM hookwarden_delivery), 0), \
+                    IFNULL((SELECT value FROM hookwarden_meta WHERE name = 'last_seq'), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok((u64::try_from(active).unwrap_or(0), last.saturating_add(1)))
+}
+
 /// What the writer thread starts with.
 struct Settings {
     active: u64,
+    next_seq: i64,
     capacity: u64,
     retain_ms: i64,
     max_batch: usize,
@@ -439,54 +525,48 @@ fn writer_thread(
     let mut writer = Writer {
         stmts,
         active: settings.active,
+        next_seq: settings.next_seq,
         capacity: settings.capacity,
         retain_ms: settings.retain_ms,
-        failed: None,
     };
     let _ = ready.send(Ok(()));
     let mut batch = Vec::with_capacity(settings.max_batch);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
+        // On a core shared with the callers (a server on one core), let
+        // their threads run first: those just answered queue their next
+        // writes, which then share this commit instead of waiting for the
+        // next. Elsewhere this returns at once.
+        std::thread::yield_now();
         while batch.len() < settings.max_batch {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let size = batch.len() as u64;
-        let active = writer.active;
-        writer.failed = writer.stmts.begin.execute([]).err().map(|e| sql_error("begin", &e));
-        let answers: Vec<Answer> = batch.drain(..).map(|job| job(&mut writer)).collect();
-        let committed = match writer.failed.take() {
-            Some(error) => Err(error),
-            None => writer.stmts.commit.execute([]).map(drop).map_err(|e| sql_error("commit", &e)),
-        };
+        let committed = writer.commit(&mut batch);
         if committed.is_ok() {
+            let size = batch.len() as u64;
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.ops.fetch_add(size, Ordering::Relaxed);
             counters.largest.fetch_max(size, Ordering::Relaxed);
-        } else {
-            // Nothing of the batch was written; the transaction may be
-            // open still (a failed commit), or not (a failed begin).
-            let _ = writer.stmts.rollback.execute([]);
-            writer.active = active;
         }
-        for answer in answers {
-            answer(committed.clone());
+        for job in batch.drain(..) {
+            job.answer(committed.clone());
         }
     }
 }
 
-/// The writer thread's state: its statements, prepared once, and the
-/// cached count of active deliveries.
+/// The writer thread's state: its statements, prepared once, and what it
+/// keeps in memory of the file.
 struct Writer<'c> {
     stmts: Statements<'c>,
     /// Pending, leased and retrying deliveries, as of the last write.
     active: u64,
+    /// The sequence number of the next accepted delivery.
+    next_seq: i64,
     capacity: u64,
     retain_ms: i64,
-    /// Set when the current transaction can no longer commit.
-    failed: Option<InboxError>,
 }
 
 struct Statements<'c> {
@@ -497,8 +577,11 @@ struct Statements<'c> {
     release: Statement<'c>,
     rollback_to: Statement<'c>,
     find_key: Statement<'c>,
-    forget_key: Statement<'c>,
-    insert: Statement<'c>,
+    forget_delivery: Statement<'c>,
+    forget_state: Statement<'c>,
+    keep_last_seq: Statement<'c>,
+    insert_delivery: Statement<'c>,
+    insert_state: Statement<'c>,
     due: Statement<'c>,
     take: Statement<'c>,
     renew: Statement<'c>,
@@ -508,13 +591,18 @@ struct Statements<'c> {
     abandon: Statement<'c>,
     latest: Statement<'c>,
     replay: Statement<'c>,
-    purge: Statement<'c>,
+    purge_deliveries: Statement<'c>,
+    purge_states: Statement<'c>,
 }
 
 impl<'c> Statements<'c> {
     fn prepare(conn: &'c Connection) -> rusqlite::Result<Self> {
         // Each finishing statement holds the lease as ?1 (key) and ?2 (token).
-        const HELD: &str = "WHERE dedupe_key = ?1 AND state = 'leased' AND token = ?2";
+        const HELD: &str = "WHERE seq = (SELECT seq FROM hookwarden_delivery WHERE dedupe_key = ?1) \
+                            AND state = 'leased' AND token = ?2";
+        // The done deliveries one purge deletes (?1: completed at or before).
+        const PURGED: &str = "SELECT seq FROM hookwarden_state WHERE done_at <= ?1 \
+                              ORDER BY done_at LIMIT ?2";
         Ok(Self {
             begin: conn.prepare("BEGIN IMMEDIATE")?,
             commit: conn.prepare("COMMIT")?,
@@ -522,113 +610,174 @@ impl<'c> Statements<'c> {
             savepoint: conn.prepare("SAVEPOINT hookwarden_op")?,
             release: conn.prepare("RELEASE hookwarden_op")?,
             rollback_to: conn.prepare("ROLLBACK TO hookwarden_op")?,
-            find_key: conn.prepare("SELECT done_at FROM hookwarden_inbox WHERE dedupe_key = ?1")?,
-            forget_key: conn.prepare("DELETE FROM hookwarden_inbox WHERE dedupe_key = ?1")?,
-            insert: conn.prepare(
-                "INSERT INTO hookwarden_inbox (dedupe_key, id, event_type, version, timestamp, \
-                 received_at, client_ip, body, state, attempts, due_at, accepted_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?9, ?9, ?9)",
+            find_key: conn.prepare(
+                "SELECT d.seq, s.done_at FROM hookwarden_delivery d \
+                 JOIN hookwarden_state s ON s.seq = d.seq WHERE d.dedupe_key = ?1",
+            )?,
+            forget_delivery: conn.prepare("DELETE FROM hookwarden_delivery WHERE seq = ?1")?,
+            forget_state: conn.prepare("DELETE FROM hookwarden_state WHERE seq = ?1")?,
+            keep_last_seq: conn.prepare(
+                "INSERT INTO hookwarden_meta (name, value) VALUES ('last_seq', ?1) \
+                 ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value)",
+            )?,
+            insert_delivery: conn.prepare(
+                "INSERT INTO hookwarden_delivery (seq, dedupe_key, id, event_type, version, \
+                 timestamp, received_at, client_ip, body, accepted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )?,
+            insert_state: conn.prepare(
+                "INSERT INTO hookwarden_state (seq, state, attempts, due_at, updated_at) \
+                 VALUES (?1, 'pending', 0, ?2, ?2)",
             )?,
             due: conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM hookwarden_inbox WHERE due_at <= ?1 \
-                 ORDER BY due_at, seq LIMIT ?2"
+                "SELECT {COLUMNS} FROM {JOINED} WHERE s.due_at <= ?1 \
+                 ORDER BY s.due_at, s.seq LIMIT ?2"
             ))?,
             take: conn.prepare(
-                "UPDATE hookwarden_inbox SET state = 'leased', attempts = attempts + 1, \
+                "UPDATE hookwarden_state SET state = 'leased', attempts = attempts + 1, \
                  due_at = ?1, token = ?2, updated_at = ?3 WHERE seq = ?4",
             )?,
             renew: conn.prepare(&format!(
-                "UPDATE hookwarden_inbox SET due_at = ?3, updated_at = ?4 {HELD}"
+                "UPDATE hookwarden_state SET due_at = ?3, updated_at = ?4 {HELD}"
             ))?,
             complete: conn.prepare(&format!(
-                "UPDATE hookwarden_inbox SET state = 'done', due_at = NULL, token = NULL, \
+                "UPDATE hookwarden_state SET state = 'done', due_at = NULL, token = NULL, \
                  done_at = ?3, updated_at = ?3 {HELD}"
             ))?,
             retry: conn.prepare(&format!(
-                "UPDATE hookwarden_inbox SET state = 'retrying', due_at = ?3, token = NULL, \
+                "UPDATE hookwarden_state SET state = 'retrying', due_at = ?3, token = NULL, \
                  last_error = ?4, updated_at = ?5 {HELD}"
             ))?,
             dead_letter: conn.prepare(&format!(
-                "UPDATE hookwarden_inbox SET state = 'dead', due_at = NULL, token = NULL, \
+                "UPDATE hookwarden_state SET state = 'dead', due_at = NULL, token = NULL, \
                  last_error = ?3, updated_at = ?4 {HELD}"
             ))?,
             abandon: conn.prepare(&format!(
-                "UPDATE hookwarden_inbox SET state = 'pending', due_at = ?3, token = NULL, \
+                "UPDATE hookwarden_state SET state = 'pending', due_at = ?3, token = NULL, \
                  attempts = MAX(attempts - 1, 0), updated_at = ?3 {HELD}"
             ))?,
-            latest: conn.prepare(
-                "SELECT seq, state FROM hookwarden_inbox \
-                 WHERE id = ?1 AND (done_at IS NULL OR done_at > ?2) ORDER BY seq DESC LIMIT 1",
-            )?,
+            latest: conn.prepare(&format!(
+                "SELECT s.seq, s.state FROM {JOINED} \
+                 WHERE d.id = ?1 AND (s.done_at IS NULL OR s.done_at > ?2) \
+                 ORDER BY d.seq DESC LIMIT 1"
+            ))?,
             replay: conn.prepare(
-                "UPDATE hookwarden_inbox SET state = 'pending', attempts = 0, due_at = ?1, \
+                "UPDATE hookwarden_state SET state = 'pending', attempts = 0, due_at = ?1, \
                  token = NULL, updated_at = ?1 WHERE seq = ?2",
             )?,
-            purge: conn.prepare(
-                "DELETE FROM hookwarden_inbox WHERE seq IN \
-                 (SELECT seq FROM hookwarden_inbox WHERE done_at <= ?1 LIMIT ?2)",
-            )?,
+            purge_deliveries: conn
+                .prepare(&format!("DELETE FROM hookwarden_delivery WHERE seq IN ({PURGED})"))?,
+            purge_states: conn
+                .prepare(&format!("DELETE FROM hookwarden_state WHERE seq IN ({PURGED})"))?,
         })
     }
 }
 
 impl Writer<'_> {
-    /// Runs one write in a savepoint of the current transaction: if it
-    /// fails, it is undone alone and the rest of the batch carries on.
-    fn run<T>(
-        &mut self,
-        op: &'static str,
-        f: impl FnOnce(&mut Self) -> rusqlite::Result<T>,
-    ) -> Result<T, InboxError> {
-        if let Some(error) = &self.failed {
-            return Err(error.clone());
+    /// Runs a batch of writes in one transaction and commits it; whether
+    /// it committed. Each write keeps its own result, to answer once the
+    /// commit is known.
+    ///
+    /// The writes first run one after the other with nothing in between.
+    /// Should one fail, it may have done part of its work, so the whole
+    /// transaction is rolled back and the batch runs again, each write in
+    /// a savepoint of its own: one that fails again is undone alone, and
+    /// the others commit. Writes rarely fail (a full disk, a broken file),
+    /// so most batches pay for no savepoints.
+    fn commit(&mut self, batch: &mut [Job]) -> Result<(), InboxError> {
+        let before = (self.active, self.next_seq);
+        self.begin()?;
+        if batch.iter_mut().all(|job| job.run(self)) {
+            return self.end(before);
         }
-        self.stmts.savepoint.execute([]).map_err(|e| sql_error(op, &e))?;
-        let active = self.active;
-        match f(self) {
-            Ok(value) => match self.stmts.release.execute([]) {
-                Ok(_) => Ok(value),
-                Err(e) => Err(self.fail(op, &e)),
-            },
-            Err(error) => {
-                self.active = active;
-                let undone = self.stmts.rollback_to.execute([]);
-                if let Err(e) = undone.and_then(|_| self.stmts.release.execute([])) {
-                    self.fail(op, &e);
-                }
-                Err(sql_error(op, &error))
+        self.undo(before);
+        self.begin()?;
+        for job in batch.iter_mut() {
+            if let Err(e) = self.run_alone(job.as_mut()) {
+                self.undo(before);
+                return Err(e);
             }
         }
+        self.end(before)
     }
 
-    /// Marks the transaction as unable to commit.
-    fn fail(&mut self, op: &'static str, error: &rusqlite::Error) -> InboxError {
-        let error = sql_error(op, error);
-        self.failed = Some(error.clone());
-        error
+    fn begin(&mut self) -> Result<(), InboxError> {
+        self.stmts.begin.execute([]).map(drop).map_err(|e| sql_error("begin", &e))
+    }
+
+    /// Commits, or rolls back if that fails.
+    fn end(&mut self, before: (u64, i64)) -> Result<(), InboxError> {
+        let committed =
+            self.stmts.commit.execute([]).map(drop).map_err(|e| sql_error("commit", &e));
+        if committed.is_err() {
+            self.undo(before);
+        }
+        committed
+    }
+
+    /// Rolls back the transaction (if it is still open: a failed statement
+    /// may have ended it), and what the writer keeps in memory with it.
+    fn undo(&mut self, (active, next_seq): (u64, i64)) {
+        let _ = self.stmts.rollback.execute([]);
+        self.active = active;
+        self.next_seq = next_seq;
+    }
+
+    /// Runs one write in a savepoint: if it fails, it alone is undone.
+    /// Fails only when the transaction cannot go on.
+    fn run_alone(&mut self, job: &mut dyn Write) -> Result<(), InboxError> {
+        self.stmts.savepoint.execute([]).map_err(|e| sql_error("savepoint", &e))?;
+        let before = (self.active, self.next_seq);
+        if !job.run(self) {
+            (self.active, self.next_seq) = before;
+            self.stmts.rollback_to.execute([]).map_err(|e| sql_error("rollback", &e))?;
+        }
+        self.stmts.release.execute([]).map(drop).map_err(|e| sql_error("savepoint", &e))
     }
 
     fn accept(&mut self, delivery: &Delivery) -> rusqlite::Result<Accept> {
         let now = now_ms();
-        let key = delivery.dedupe_key();
-        let held: Option<Option<i64>> =
-            self.stmts.find_key.query_row([key], |row| row.get(0)).optional()?;
-        let forgotten = match held {
-            None => false,
-            Some(Some(done_at)) if done_at <= forgotten_before(now, self.retain_ms) => true,
-            Some(_) => return Ok(Accept::Duplicate),
-        };
-        if self.active >= self.capacity {
-            return Ok(Accept::Full);
+        let full = self.active >= self.capacity;
+        // Most keys are new: try the insert first, and look at what holds
+        // the key only if it is taken (or if full, since a duplicate is
+        // answered as such even then).
+        if !full && self.insert(delivery, now)? {
+            return Ok(Accept::Accepted);
         }
-        if forgotten {
-            self.stmts.forget_key.execute([key])?;
+        let held: Option<(i64, Option<i64>)> = self
+            .stmts
+            .find_key
+            .query_row([delivery.dedupe_key()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        match held {
+            Some((seq, Some(done_at))) if done_at <= forgotten_before(now, self.retain_ms) => {
+                if full {
+                    return Ok(Accept::Full);
+                }
+                self.forget(seq)?;
+                if self.insert(delivery, now)? {
+                    Ok(Accept::Accepted)
+                } else {
+                    Err(corrupt("a forgotten key is still taken"))
+                }
+            }
+            Some(_) => Ok(Accept::Duplicate),
+            None if full => Ok(Accept::Full),
+            None => Err(corrupt("a key is taken by a delivery without a state")),
         }
+    }
+
+    /// Inserts a new pending delivery; false (and nothing written) if its
+    /// key is taken.
+    fn insert(&mut self, delivery: &Delivery, now: i64) -> rusqlite::Result<bool> {
+        let seq = self.next_seq;
         // The sender's timestamp is kept as its bit pattern.
         let timestamp = delivery.timestamp().map(|t| t as i64);
         let client_ip = delivery.client_ip().map(|ip| ip.to_string());
-        self.stmts.insert.execute(params![
-            key,
+        let inserted = self.stmts.insert_delivery.execute(params![
+            seq,
+            delivery.dedupe_key(),
             delivery.id(),
             delivery.event_type(),
             delivery.version(),
@@ -638,8 +787,25 @@ impl Writer<'_> {
             &delivery.body()[..],
             now,
         ])?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        self.stmts.insert_state.execute(params![seq, now])?;
+        self.next_seq += 1;
         self.active += 1;
-        Ok(Accept::Accepted)
+        Ok(true)
+    }
+
+    /// Deletes one delivery, keeping the highest sequence number given so
+    /// far, so that no later delivery gets one given before.
+    fn forget(&mut self, seq: i64) -> rusqlite::Result<()> {
+        self.stmts.forget_delivery.execute([seq])?;
+        self.stmts.forget_state.execute([seq])?;
+        self.keep_last_seq()
+    }
+
+    fn keep_last_seq(&mut self) -> rusqlite::Result<()> {
+        self.stmts.keep_last_seq.execute([self.next_seq - 1]).map(drop)
     }
 
     fn lease(&mut self, max: usize, lease_for: Duration) -> rusqlite::Result<Vec<Leased>> {
@@ -727,20 +893,22 @@ impl Writer<'_> {
 
     fn purge(&mut self) -> rusqlite::Result<u64> {
         let before = forgotten_before(now_ms(), self.retain_ms);
-        let deleted = self.stmts.purge.execute(params![before, PURGE_BATCH])?;
+        // Both pick the same rows: the first leaves the state table alone.
+        self.stmts.purge_deliveries.execute(params![before, PURGE_BATCH])?;
+        let deleted = self.stmts.purge_states.execute(params![before, PURGE_BATCH])?;
+        if deleted > 0 {
+            self.keep_last_seq()?;
+        }
         Ok(deleted as u64)
     }
 }
 
 fn get(conn: &Connection, id: &str, forgotten_before: i64) -> rusqlite::Result<Option<Record>> {
-    conn.query_row(
-        &format!(
-            "SELECT {COLUMNS} FROM hookwarden_inbox \
-             WHERE id = ?1 AND (done_at IS NULL OR done_at > ?2) ORDER BY seq DESC LIMIT 1"
-        ),
-        params![id, forgotten_before],
-        read_record,
-    )
+    conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM {JOINED} \
+         WHERE d.id = ?1 AND (s.done_at IS NULL OR s.done_at > ?2) ORDER BY d.seq DESC LIMIT 1"
+    ))?
+    .query_row(params![id, forgotten_before], read_record)
     .optional()
     .map(|found| found.map(|(_, record)| record))
 }
@@ -752,15 +920,37 @@ fn list(
     after: i64,
     forgotten_before: i64,
 ) -> rusqlite::Result<Page> {
+    // Each state is found through what holds it: the active ones through
+    // the due index (sorted, but there are at most the capacity of them),
+    // dead letters through their own index, done ones in order of the
+    // table, where they are most rows. The state is in the text so that
+    // the planner can use the partial indexes.
+    let (from, state_is) = match state {
+        State::Pending | State::Leased | State::Retrying => (
+            "hookwarden_state s INDEXED BY hookwarden_state_due \
+             JOIN hookwarden_delivery d ON d.seq = s.seq",
+            "s.due_at IS NOT NULL AND s.state",
+        ),
+        State::Dead => (
+            "hookwarden_state s INDEXED BY hookwarden_state_dead \
+             JOIN hookwarden_delivery d ON d.seq = s.seq",
+            "s.state",
+        ),
+        State::Done => (JOINED, "s.done_at > ?3 AND s.state"),
+    };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM hookwarden_inbox \
-         WHERE state = ?1 AND seq > ?2 AND (done_at IS NULL OR done_at > ?3) \
-         ORDER BY seq LIMIT ?4"
+        "SELECT {COLUMNS} FROM {from} WHERE {state_is} = '{}' AND s.seq > ?1 \
+         ORDER BY s.seq LIMIT ?2",
+        state.as_str()
     ))?;
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
-    let mut rows = stmt
-        .query_map(params![state.as_str(), after, forgotten_before, fetch], read_record)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = if state == State::Done {
+        stmt.query_map(params![after, fetch, forgotten_before], read_record)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    } else {
+        stmt.query_map(params![after, fetch], read_record)?.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let mut rows = rows;
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next = if more { rows.last().map(|(seq, _)| Cursor::new(seq.to_string())) } else { None };
@@ -771,9 +961,10 @@ fn stats(conn: &Connection, now: i64, forgotten_before: i64) -> rusqlite::Result
     let tx = conn.unchecked_transaction()?;
     let mut stats = InboxStats::default();
     {
+        // The active deliveries are those in the due index.
         let mut stmt = tx.prepare(
-            "SELECT state, COUNT(*) FROM hookwarden_inbox \
-             WHERE state IN ('pending', 'leased', 'retrying', 'dead') GROUP BY state",
+            "SELECT state, COUNT(*) FROM hookwarden_state INDEXED BY hookwarden_state_due \
+             WHERE due_at IS NOT NULL GROUP BY state",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
@@ -782,19 +973,21 @@ fn stats(conn: &Connection, now: i64, forgotten_before: i64) -> rusqlite::Result
             stats.set(state, u64::try_from(count).unwrap_or(0));
         }
     }
-    let done: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM hookwarden_inbox WHERE done_at > ?1",
-        [forgotten_before],
-        |row| row.get(0),
-    )?;
+    let dead: i64 = tx
+        .prepare("SELECT COUNT(*) FROM hookwarden_state WHERE state = 'dead'")?
+        .query_row([], |row| row.get(0))?;
+    stats.dead = u64::try_from(dead).unwrap_or(0);
+    let done: i64 = tx
+        .prepare("SELECT COUNT(*) FROM hookwarden_state WHERE done_at > ?1")?
+        .query_row([forgotten_before], |row| row.get(0))?;
     stats.done = u64::try_from(done).unwrap_or(0);
     let oldest: Option<i64> = tx
-        .query_row(
-            "SELECT accepted_at FROM hookwarden_inbox WHERE state = 'pending' \
-             ORDER BY seq LIMIT 1",
-            [],
-            |row| row.get(0),
-        )
+        .prepare(
+            "SELECT d.accepted_at FROM hookwarden_state s INDEXED BY hookwarden_state_due \
+             JOIN hookwarden_delivery d ON d.seq = s.seq \
+             WHERE s.due_at IS NOT NULL AND s.state = 'pending' ORDER BY s.seq LIMIT 1",
+        )?
+        .query_row([], |row| row.get(0))
         .optional()?;
     stats.oldest_pending = oldest.map(|accepted| {
         Duration::from_millis(u64::try_from(now.saturating_sub(accepted)).unwrap_or(0))
@@ -867,6 +1060,14 @@ fn retain_ms(retain: Duration) -> i64 {
 /// retention.
 fn forgotten_before(now: i64, retain_ms: i64) -> i64 {
     now.saturating_sub(retain_ms)
+}
+
+/// An error for a file whose tables disagree with each other.
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+        Some(format!("inconsistent inbox: {what}")),
+    )
 }
 
 fn sql_error(op: &str, error: &rusqlite::Error) -> InboxError {
