@@ -76,7 +76,48 @@ pub(crate) fn pool_from_url(
     timeout: Duration,
     pool_size: usize,
 ) -> Result<Pool, ConfigError> {
-    let config = config_from_url(url, timeout)?;
+    pool_from_config(config_from_url(url, timeout)?, timeout, pool_size)
+}
+
+/// Like [`pool_from_url`], for connections whose commits do not wait for
+/// the WAL to reach the disk (`synchronous_commit=off`): for writes whose
+/// loss in a server crash is harmless because they can be redone (the
+/// inbox's leases and outcomes), never for an acknowledgement.
+pub(crate) fn lazy_pool_from_url(
+    url: &str,
+    timeout: Duration,
+    pool_size: usize,
+) -> Result<Pool, ConfigError> {
+    pool_from_url_with(url, timeout, pool_size, &["synchronous_commit=off"])
+}
+
+/// Like [`pool_from_url`], with server settings (`name=value`) added to
+/// the connections' options.
+pub(crate) fn pool_from_url_with(
+    url: &str,
+    timeout: Duration,
+    pool_size: usize,
+    settings: &[&str],
+) -> Result<Pool, ConfigError> {
+    let config = with_settings(config_from_url(url, timeout)?, settings);
+    pool_from_config(config, timeout, pool_size)
+}
+
+/// `config` with server settings (`name=value`) added to its options.
+fn with_settings(mut config: tokio_postgres::Config, settings: &[&str]) -> tokio_postgres::Config {
+    let mut options = config.get_options().unwrap_or_default().trim_end().to_owned();
+    for setting in settings {
+        options = format!("{options} -c {setting}");
+    }
+    config.options(options.trim_start());
+    config
+}
+
+fn pool_from_config(
+    config: tokio_postgres::Config,
+    timeout: Duration,
+    pool_size: usize,
+) -> Result<Pool, ConfigError> {
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -260,6 +301,14 @@ mod tests {
         let url = "host=h user=u options='-c statement_timeout=10s'";
         let config = config_from_url(url, DEFAULT_TIMEOUT).unwrap();
         assert_eq!(config.get_options(), Some("-c statement_timeout=10s"));
+
+        // Settings of a pool's own come after.
+        let config = config_from_url("postgres://u@host/db", DEFAULT_TIMEOUT).unwrap();
+        let config = with_settings(config, &["synchronous_commit=off", "a=b"]);
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=3000ms -c synchronous_commit=off -c a=b")
+        );
 
         // Past what the server accepts: its largest value.
         let config = config_from_url("postgres://u@host/db", Duration::MAX).unwrap();

@@ -1,13 +1,15 @@
 //! The PostgreSQL inbox (feature `postgres`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -17,7 +19,7 @@ use super::{
 };
 use crate::backend::postgres::{
     DEFAULT_NAMESPACE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, Source, bounded, check_table, client,
-    column, migrate_under_lock, pg_error, prepare,
+    column, lazy_pool_from_url, migrate_under_lock, pg_error, pool_from_url_with, prepare,
 };
 use crate::backend::{key_digest, whole_millis};
 use crate::background::event::Delivery;
@@ -32,6 +34,8 @@ const MAX_LEASE: usize = 1_000;
 const PURGE_BATCH: i64 = 1_000;
 /// The most purge statements one [`Inbox::purge`] runs.
 const MAX_PURGE_BATCHES: u32 = 10;
+/// The most deliveries one accept statement keeps.
+const MAX_ACCEPT_BATCH: usize = 256;
 
 /// The columns that make up a [`Delivery`], in the order
 /// [`PostgresInbox::delivery`] reads them.
@@ -46,19 +50,34 @@ const DELIVERY_COLUMNS: [&str; 8] =
 ///   [`migrate`](PostgresInbox::migrate): run it once at start-up (it is
 ///   idempotent, and safe to run from several replicas at once), or apply
 ///   [`PostgresInbox::schema_sql`] with your own migration tool.
-/// * [`accept`](Inbox::accept) is one statement, committed when it
-///   returns: an `INSERT … ON CONFLICT` on the namespace and the dedupe
-///   key's digest, guarded by the capacity (a count of the namespace's
-///   pending, leased and retrying rows, which a partial index keeps cheap),
-///   that also says why nothing was inserted: the key is held (duplicate)
-///   or the inbox is full. A done row past the retention is taken over by
-///   the next delivery with its key. Counting costs up to `capacity` index
-///   entries, so an accept counts only when this handle's last count is
-///   older than a second or its estimate (that count, plus what this handle
-///   accepted and finished since) is past three quarters of the capacity;
-///   other accepts insert unchecked. The capacity is therefore a soft
-///   limit: concurrent accepts, and other replicas within that second, may
-///   overshoot it.
+/// * Accepts are committed in groups. The accepts made through one handle
+///   (and its clones) while the previous group is being written are
+///   gathered by a task (started by the first accept, on its runtime), up
+///   to 256, and kept by one statement in one transaction, whose commit
+///   waits for the disk; each accept answers once that commit is done. One
+///   disk flush and one statement thus serve every accept of a group
+///   ([`accept_batches`](PostgresInbox::accept_batches) counts the
+///   statements). An accept alone is a group of one.
+/// * The statement is an `INSERT … ON CONFLICT` on the namespace and each
+///   dedupe key's digest, guarded by the capacity (a count of the
+///   namespace's pending, leased and retrying rows, which a partial index
+///   keeps cheap), that also says, for each delivery, why it was not
+///   inserted: its key is held (duplicate; also for a second delivery with
+///   the key of an earlier one in the group) or the inbox is full (nothing
+///   was written for it). A done row past the retention is taken over by
+///   the next delivery with its key. Rows are written in the order of
+///   their keys' digests, so that two statements never wait for each
+///   other's rows in a circle: the deliveries of one group, accepted
+///   concurrently, are listed and leased in that order among themselves.
+/// * Counting costs up to `capacity` index entries, so a group counts
+///   (once) only when this handle's last count is older than a second or
+///   its estimate (that count, plus what this handle accepted and finished
+///   since), with the group added, is past three quarters of the capacity;
+///   other groups insert unchecked. A group that counts inserts as many of
+///   its deliveries as there is room for, in the order they came; the rest
+///   are full. The capacity is therefore a soft limit: other replicas,
+///   other handles on the namespace, and replays may overshoot it within
+///   that second.
 /// * [`lease`](Inbox::lease) takes the oldest due rows with
 ///   `FOR UPDATE SKIP LOCKED`, so replicas leasing at once never get the
 ///   same delivery; a leased row's due time is its lease's expiry, after
@@ -73,12 +92,37 @@ const DELIVERY_COLUMNS: [&str; 8] =
 ///   every call is bounded by the inbox's timeout (default 2 s), waiting
 ///   for a connection included. A call cut off by the timeout answers an
 ///   error, and its statement may still complete on the server: an accept
-///   that timed out has either kept the delivery or written nothing.
+///   that timed out has either kept the delivery (its group's statement
+///   did) or written nothing (an accept whose caller stopped waiting
+///   before its group was written is left out of it). A group's
+///   statement is bounded by the timeout too.
+/// * Should a group's statement fail while its connection stays up (the
+///   server refused one of its deliveries, say), each of its deliveries is
+///   tried again alone, so that a delivery the server refuses fails only
+///   its own accept; any other failure (no connection, the timeout) is
+///   every accept of the group's answer.
 /// * Built from a URL, the pool sets the server's `statement_timeout` to
 ///   the inbox's timeout plus 1 s (unless the URL's `options` set one), so
 ///   a statement whose call timed out (say an accept queued behind a table
 ///   lock) is cancelled by the server instead of landing later; `migrate`
 ///   lifts it for its own transaction.
+/// * Built from a URL, the inbox keeps a second pool (of the same size)
+///   whose commits do not wait for the WAL to reach the disk
+///   (`synchronous_commit=off`), for leases, renewals, outcomes (complete,
+///   retry, dead letter, hand-back) and purges. An accept always waits for
+///   the disk: the 202 means kept. What a server crash can lose is at most
+///   the last fraction of a second of those other writes, each of which is
+///   then redone: a lost lease or outcome leaves the delivery to be handed
+///   out again, so a handler may run twice after a crash of the database
+///   server, as after a crash of the receiver. This leaves the disk
+///   flushes to the accepts (one a group) instead of three a delivery.
+/// * Built from a URL, the first pool also has the server plan each
+///   statement once per connection (`plan_cache_mode=force_generic_plan`):
+///   otherwise it would plan the accept statement again for every group
+///   (its plan does not depend on the group's size, but the server cannot
+///   tell), which costs about as much as running it.
+/// * A pool you pass with `builder_with_pool` is used for all of it, with
+///   its own settings.
 ///
 /// Built from a URL, the inbox connects without TLS (loopback or a private
 /// network); for TLS, build a pool with your connector and use
@@ -109,12 +153,56 @@ const DELIVERY_COLUMNS: [&str; 8] =
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: Pool,
+    /// For leases and outcomes: commits that do not wait for the disk
+    /// (the same pool when the user gave one).
+    lazy: Pool,
     namespace: Arc<str>,
     sql: Arc<Sql>,
     capacity: i64,
     retain_ms: i64,
     timeout: Duration,
     active: Arc<ActiveEstimate>,
+    accepts: Arc<AcceptQueue>,
+}
+
+/// The way from a handle (and its clones) to the task that runs its
+/// accepts in groups.
+#[derive(Default)]
+struct AcceptQueue {
+    /// `None` until the first accept, and closed once the task stopped
+    /// (when the runtime it ran on shut down).
+    sender: Mutex<Option<mpsc::Sender<AcceptJob>>>,
+    /// Accept statements run.
+    batches: Arc<AtomicU64>,
+}
+
+/// One delivery to accept, and where its answer goes.
+struct AcceptJob {
+    delivery: Delivery,
+    answer: oneshot::Sender<Result<Accept, String>>,
+}
+
+/// The task that runs a handle's accepts in groups: what it needs of the
+/// handle. Holding no sender of its queue, it stops once every handle
+/// (and clone) is dropped.
+struct AcceptBatcher {
+    pool: Pool,
+    namespace: Arc<str>,
+    sql: Arc<Sql>,
+    capacity: i64,
+    retain_ms: i64,
+    timeout: Duration,
+    active: Arc<ActiveEstimate>,
+    batches: Arc<AtomicU64>,
+}
+
+/// Why an accept statement failed.
+enum Failure {
+    /// The server refused it, or one of its deliveries: each may be tried
+    /// alone.
+    Refused(String),
+    /// Anything else (no connection, the timeout).
+    Failed(String),
 }
 
 /// This handle's estimate of the namespace's pending, leased and retrying
@@ -143,12 +231,13 @@ impl ActiveEstimate {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
-    /// Whether the next accept must count the rows exactly.
-    fn must_count(&self, capacity: i64) -> bool {
+    /// Whether a group of `adding` accepts must count the rows exactly.
+    fn must_count(&self, capacity: i64, adding: usize) -> bool {
         let counted = self.counted_ms.load(Ordering::Relaxed);
+        let adding = i64::try_from(adding).unwrap_or(i64::MAX);
         counted == u64::MAX
             || self.now_ms().saturating_sub(counted) >= Self::RECOUNT_MS
-            || self.rows.load(Ordering::Relaxed) >= capacity - capacity / 4
+            || self.rows.load(Ordering::Relaxed).saturating_add(adding) >= capacity - capacity / 4
     }
 
     fn counted(&self, rows: i64) {
@@ -236,6 +325,7 @@ impl PostgresInbox {
         Self {
             namespace: namespace.as_ref().into(),
             active: Arc::new(ActiveEstimate::new()),
+            accepts: Arc::default(),
             ..self.clone()
         }
     }
@@ -243,6 +333,36 @@ impl PostgresInbox {
     /// This handle's namespace.
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// How many accept statements this handle (with its clones) has run,
+    /// each for a group of concurrent accepts: under load, far fewer than
+    /// the accepts.
+    pub fn accept_batches(&self) -> u64 {
+        self.accepts.batches.load(Ordering::Relaxed)
+    }
+
+    /// The queue to this handle's accept task, started on first use (and
+    /// again if the runtime it ran on has shut down).
+    fn accept_queue(&self) -> mpsc::Sender<AcceptJob> {
+        let mut sender = self.accepts.sender.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sender) = sender.as_ref().filter(|sender| !sender.is_closed()) {
+            return sender.clone();
+        }
+        let (jobs, queue) = mpsc::channel(MAX_ACCEPT_BATCH * 4);
+        let batcher = AcceptBatcher {
+            pool: self.pool.clone(),
+            namespace: self.namespace.clone(),
+            sql: self.sql.clone(),
+            capacity: self.capacity,
+            retain_ms: self.retain_ms,
+            timeout: self.timeout,
+            active: self.active.clone(),
+            batches: self.accepts.batches.clone(),
+        };
+        tokio::spawn(batcher.run(queue));
+        *sender = Some(jobs.clone());
+        jobs
     }
 
     /// Runs `fut` (operation `op`) within the timeout.
@@ -254,14 +374,14 @@ impl PostgresInbox {
         bounded(self.timeout, op, fut).await.map_err(InboxError::new)
     }
 
-    /// Runs `sql` with `params` on a pooled connection.
+    /// Runs `sql` with `params` on a connection from `pool`.
     async fn query(
-        &self,
+        pool: &Pool,
         op: &'static str,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, String> {
-        let client = client(&self.pool, op).await?;
+        let client = client(pool, op).await?;
         let statement = prepare(&client, op, sql).await?;
         client.query(&statement, params).await.map_err(|e| pg_error(op, &e))
     }
@@ -282,7 +402,7 @@ impl PostgresInbox {
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![&namespace, &digest, &token];
         params.extend_from_slice(extra);
         self.call(op, async {
-            let client = client(&self.pool, op).await?;
+            let client = client(&self.lazy, op).await?;
             let statement = prepare(&client, op, sql).await?;
             let rows = client.execute(&statement, &params).await.map_err(|e| pg_error(op, &e))?;
             Ok(rows == 1)
@@ -337,6 +457,171 @@ impl PostgresInbox {
     }
 }
 
+impl AcceptBatcher {
+    /// Takes what is queued (at least one accept, at most
+    /// [`MAX_ACCEPT_BATCH`]) as one group, keeps it, and starts over; ends
+    /// when the queue closes. One group at a time: the accepts that come
+    /// while it is written make the next one.
+    async fn run(self, mut queue: mpsc::Receiver<AcceptJob>) {
+        let mut jobs = Vec::with_capacity(MAX_ACCEPT_BATCH);
+        while queue.recv_many(&mut jobs, MAX_ACCEPT_BATCH).await > 0 {
+            self.answer(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    /// Keeps a group and answers each of its accepts. Should the server
+    /// refuse the statement, each delivery is tried again alone, so that
+    /// one it refuses fails only its own accept; any other failure is
+    /// every accept's answer.
+    async fn answer(&self, jobs: Vec<AcceptJob>) {
+        // An accept whose caller stopped waiting is left out.
+        let jobs: Vec<AcceptJob> = jobs.into_iter().filter(|job| !job.answer.is_closed()).collect();
+        if jobs.is_empty() {
+            return;
+        }
+        match self.keep(&jobs).await {
+            Ok(outcomes) => {
+                for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.answer.send(Ok(outcome));
+                }
+            }
+            Err(Failure::Refused(_)) if jobs.len() > 1 => {
+                for job in jobs {
+                    if job.answer.is_closed() {
+                        continue;
+                    }
+                    let outcome = match self.keep(std::slice::from_ref(&job)).await {
+                        Ok(outcomes) => Ok(outcomes[0]),
+                        Err(Failure::Refused(message) | Failure::Failed(message)) => Err(message),
+                    };
+                    let _ = job.answer.send(outcome);
+                }
+            }
+            Err(Failure::Refused(message) | Failure::Failed(message)) => {
+                for job in jobs {
+                    let _ = job.answer.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+
+    /// Runs the accept statement for a group; the outcome of each of its
+    /// accepts, in order.
+    async fn keep(&self, jobs: &[AcceptJob]) -> Result<Vec<Accept>, Failure> {
+        // One row for each key: a later delivery with the key of an earlier
+        // one is answered after it.
+        let mut row_of_key: HashMap<[u8; 16], usize> = HashMap::with_capacity(jobs.len());
+        let (mut keys, mut firsts) = (Vec::new(), Vec::new());
+        let rows: Vec<usize> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, job)| {
+                let key = key_digest(job.delivery.dedupe_key());
+                *row_of_key.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    firsts.push(i);
+                    keys.len() - 1
+                })
+            })
+            .collect();
+        let deliveries: Vec<&Delivery> = firsts.iter().map(|&i| &jobs[i].delivery).collect();
+
+        let count = self.active.must_count(self.capacity, keys.len());
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        let answers = self.statement(count, &keys, &deliveries).await?;
+        let (outcomes, counted) =
+            Self::outcomes(&answers, deliveries.len()).map_err(Failure::Failed)?;
+        let kept = outcomes.iter().filter(|outcome| **outcome == Accept::Accepted).count() as i64;
+        if count {
+            self.active.counted(counted + kept);
+        } else {
+            self.active.add(kept);
+        }
+        Ok(rows
+            .iter()
+            .enumerate()
+            .map(|(i, &row)| match outcomes[row] {
+                outcome if firsts[row] == i => outcome,
+                // Full: nothing was written for it either.
+                Accept::Full => Accept::Full,
+                _ => Accept::Duplicate,
+            })
+            .collect())
+    }
+
+    /// The outcome for each row of the statement (in the order of its
+    /// `n` column), and the count of held rows (-1 unless counted).
+    fn outcomes(answers: &[Row], rows: usize) -> Result<(Vec<Accept>, i64), String> {
+        let mut outcomes = vec![None; rows];
+        let mut counted = -1;
+        for answer in answers {
+            let n: i64 = column(answer, "accept", 0)?;
+            let kept: bool = column(answer, "accept", 1)?;
+            let full: bool = column(answer, "accept", 2)?;
+            counted = column(answer, "accept", 3)?;
+            let outcome = usize::try_from(n - 1)
+                .ok()
+                .and_then(|i| outcomes.get_mut(i))
+                .ok_or("postgres accept failed: a stray answer")?;
+            *outcome = Some(match (kept, full) {
+                (true, _) => Accept::Accepted,
+                (false, true) => Accept::Full,
+                (false, false) => Accept::Duplicate,
+            });
+        }
+        let outcomes = outcomes.into_iter().collect::<Option<Vec<_>>>();
+        Ok((outcomes.ok_or("postgres accept failed: a delivery without an answer")?, counted))
+    }
+
+    /// The accept statement for `deliveries`, whose keys' digests are
+    /// `keys` (each once), bounded by the timeout.
+    async fn statement(
+        &self,
+        count: bool,
+        keys: &[[u8; 16]],
+        deliveries: &[&Delivery],
+    ) -> Result<Vec<Row>, Failure> {
+        let namespace: &str = &self.namespace;
+        let keys: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.id()).collect();
+        let dedupe_keys: Vec<&str> = deliveries.iter().map(|d| d.dedupe_key()).collect();
+        let event_types: Vec<&str> = deliveries.iter().map(|d| d.event_type()).collect();
+        let versions: Vec<&str> = deliveries.iter().map(|d| d.version()).collect();
+        // Stored as the same 64 bits, so every value comes back.
+        let sent_at: Vec<Option<i64>> =
+            deliveries.iter().map(|d| d.timestamp().map(|t| t as i64)).collect();
+        let received_at: Vec<SystemTime> = deliveries.iter().map(|d| d.received_at()).collect();
+        let client_ips: Vec<Option<IpAddr>> = deliveries.iter().map(|d| d.client_ip()).collect();
+        let bodies: Vec<&[u8]> = deliveries.iter().map(|d| &d.body()[..]).collect();
+        let params: [&(dyn ToSql + Sync); 13] = [
+            &namespace,
+            &count,
+            &self.capacity,
+            &self.retain_ms,
+            &keys,
+            &ids,
+            &dedupe_keys,
+            &event_types,
+            &versions,
+            &sent_at,
+            &received_at,
+            &client_ips,
+            &bodies,
+        ];
+        let run = bounded(self.timeout, "accept", async {
+            let client = client(&self.pool, "accept").await?;
+            let statement = prepare(&client, "accept", &self.sql.accept).await?;
+            Ok(client.query(&statement, &params).await)
+        });
+        match run.await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) if e.is_closed() => Err(Failure::Failed(pg_error("accept", &e))),
+            Ok(Err(e)) => Err(Failure::Refused(pg_error("accept", &e))),
+            Err(message) => Err(Failure::Failed(message)),
+        }
+    }
+}
+
 impl fmt::Debug for PostgresInbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Not the pool: its configuration names the user and host.
@@ -346,6 +631,7 @@ impl fmt::Debug for PostgresInbox {
             .field("capacity", &self.capacity)
             .field("retain", &Duration::from_millis(self.retain_ms.unsigned_abs()))
             .field("timeout", &self.timeout)
+            .field("accept_batches", &self.accept_batches())
             .finish_non_exhaustive()
     }
 }
@@ -415,15 +701,28 @@ impl PostgresInboxBuilder {
     /// When the URL or the table name is malformed.
     pub fn build(self) -> Result<PostgresInbox, ConfigError> {
         let sql = Sql::new(&self.table)?;
-        let pool = self.source.into_pool(self.timeout, self.pool_size)?;
+        let (pool, lazy) = match self.source {
+            Source::Pool(pool) => (pool.clone(), pool),
+            Source::Url(url) => (
+                pool_from_url_with(
+                    &url,
+                    self.timeout,
+                    self.pool_size,
+                    &["plan_cache_mode=force_generic_plan"],
+                )?,
+                lazy_pool_from_url(&url, self.timeout, self.pool_size)?,
+            ),
+        };
         Ok(PostgresInbox {
             pool,
+            lazy,
             namespace: self.namespace.into(),
             sql: Arc::new(sql),
             capacity: i64::try_from(self.capacity).unwrap_or(i64::MAX),
             retain_ms: whole_millis(self.retain),
             timeout: self.timeout,
             active: Arc::new(ActiveEstimate::new()),
+            accepts: Arc::default(),
         })
     }
 }
@@ -487,25 +786,43 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
 "
         );
 
-        // $1 namespace, $2 key digest, $3 capacity, $4 retention in ms,
-        // $5..$12 the delivery, $13 whether to count the held rows (else
-        // the count is -1: room). The insert runs only if there is room; a
-        // conflicting row is taken over only if it is done and past the
-        // retention. Nothing inserted with room means the key is held;
-        // without room, `held` tells a duplicate from a full inbox.
+        // $1 namespace, $2 whether to count the held rows (else the count
+        // is -1: room for all), $3 capacity, $4 retention in ms, $5..$13 an
+        // array each: the keys' digests (each once), then the deliveries'
+        // columns. Only when counting is each key looked up first (one
+        // index probe each), to give the room to deliveries whose key is
+        // not held, in the order they came; the rest are full. Rows are
+        // inserted in the order of their keys. A conflicting row is taken
+        // over only if it is done and past the retention. One inserted but
+        // not kept met a held row: a duplicate, like one found held first.
         let accept = format!(
-            "WITH counted AS MATERIALIZED (
-    SELECT CASE WHEN $13::boolean THEN (SELECT count(*) FROM (
+            "WITH input AS MATERIALIZED (
+    SELECT * FROM unnest($5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[],
+        $10::bigint[], $11::timestamptz[], $12::inet[], $13::bytea[])
+        WITH ORDINALITY AS d(key, {delivery}, n)
+), counted AS MATERIALIZED (
+    SELECT CASE WHEN $2::boolean THEN (SELECT count(*) FROM (
         SELECT 1 FROM {t} WHERE namespace = $1::text AND {active} LIMIT $3::bigint
     ) AS held_rows) ELSE -1 END AS n
-), room AS MATERIALIZED (
-    SELECT n < $3::bigint AS ok, n FROM counted
+), checked AS MATERIALIZED (
+    SELECT input.*, found.held IS NOT NULL AS held FROM input
+    LEFT JOIN LATERAL (
+        SELECT true AS held FROM {t}
+        WHERE $2::boolean AND namespace = $1::text AND key = input.key
+            AND NOT (state = 'done' AND done_at <= now() - {retained})
+        ORDER BY namespace, key LIMIT 1
+    ) AS found ON true
+), placed AS MATERIALIZED (
+    SELECT checked.*, NOT held AND (counted.n < 0
+        OR count(*) FILTER (WHERE NOT held) OVER (ORDER BY checked.n) <= $3::bigint - counted.n
+    ) AS room
+    FROM checked CROSS JOIN counted
 ), kept AS (
     INSERT INTO {t} AS cur (namespace, key, state, {delivery}, attempts, accepted_at, due_at,
         updated_at)
-    SELECT $1::text, $2::bytea, 'pending', $5::text, $6::text, $7::text, $8::text, $9::bigint,
-        $10::timestamptz, $11::inet, $12::bytea, 0, now(), now(), now()
-    FROM room WHERE room.ok
+    SELECT $1::text, key, 'pending', {delivery}, 0, now(), now(), now()
+    FROM placed WHERE room
+    ORDER BY key
     ON CONFLICT (namespace, key) DO UPDATE SET
         seq = excluded.seq, state = excluded.state, id = excluded.id,
         dedupe_key = excluded.dedupe_key, event_type = excluded.event_type,
@@ -514,12 +831,11 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
         attempts = 0, token = NULL, last_error = NULL, accepted_at = excluded.accepted_at,
         due_at = excluded.due_at, updated_at = excluded.updated_at, done_at = NULL
     WHERE cur.state = 'done' AND cur.done_at <= now() - {retained}
-    RETURNING 1
+    RETURNING cur.key
 )
-SELECT EXISTS (SELECT 1 FROM kept), (SELECT ok FROM room), EXISTS (
-    SELECT 1 FROM {t} WHERE namespace = $1::text AND key = $2::bytea
-        AND NOT (state = 'done' AND done_at <= now() - {retained})
-), (SELECT n FROM room)"
+SELECT placed.n, kept.key IS NOT NULL, NOT placed.held AND NOT placed.room, counted.n
+FROM placed CROSS JOIN counted
+LEFT JOIN kept ON kept.key = placed.key"
         );
 
         // $1 namespace, $2 how many, $3 one fresh token each, $4 the lease
@@ -634,48 +950,11 @@ FROM {t} WHERE namespace = $1::text",
 impl Inbox for PostgresInbox {
     fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
         Box::pin(self.call("accept", async move {
-            let namespace: &str = &self.namespace;
-            let digest = key_digest(delivery.dedupe_key());
-            // Stored as the same 64 bits, so every value comes back.
-            let sent_at = delivery.timestamp().map(|t| t as i64);
-            let count = self.active.must_count(self.capacity);
-            let rows = self
-                .query(
-                    "accept",
-                    &self.sql.accept,
-                    &[
-                        &namespace,
-                        &&digest[..],
-                        &self.capacity,
-                        &self.retain_ms,
-                        &delivery.id(),
-                        &delivery.dedupe_key(),
-                        &delivery.event_type(),
-                        &delivery.version(),
-                        &sent_at,
-                        &delivery.received_at(),
-                        &delivery.client_ip(),
-                        &&delivery.body()[..],
-                        &count,
-                    ],
-                )
-                .await?;
-            let row = rows.first().ok_or("postgres accept failed: no answer")?;
-            let kept: bool = column(row, "accept", 0)?;
-            let room: bool = column(row, "accept", 1)?;
-            let held: bool = column(row, "accept", 2)?;
-            if count {
-                let counted: i64 = column(row, "accept", 3)?;
-                self.active.counted(counted + i64::from(kept));
-            } else if kept {
-                self.active.add(1);
-            }
-            Ok(match (kept, room, held) {
-                (true, _, _) => Accept::Accepted,
-                // With room, the insert ran and met a held row.
-                (false, true, _) | (false, false, true) => Accept::Duplicate,
-                (false, false, false) => Accept::Full,
-            })
+            let stopped = "postgres accept failed: the accept task stopped";
+            let (answer, outcome) = oneshot::channel();
+            let job = AcceptJob { delivery: delivery.clone(), answer };
+            self.accept_queue().send(job).await.map_err(|_| stopped)?;
+            outcome.await.map_err(|_| stopped)?
         }))
     }
 
@@ -696,13 +975,13 @@ impl Inbox for PostgresInbox {
                 })
                 .collect();
             let token_params: Vec<&[u8]> = tokens.iter().map(|t| &t[..]).collect();
-            let rows = self
-                .query(
-                    "lease",
-                    &self.sql.lease,
-                    &[&namespace, &(max as i64), &token_params, &whole_millis(lease_for)],
-                )
-                .await?;
+            let rows = Self::query(
+                &self.lazy,
+                "lease",
+                &self.sql.lease,
+                &[&namespace, &(max as i64), &token_params, &whole_millis(lease_for)],
+            )
+            .await?;
             let mut leased = Vec::with_capacity(rows.len());
             for row in &rows {
                 let n: i64 = column(row, "lease", 0)?;
@@ -782,7 +1061,8 @@ impl Inbox for PostgresInbox {
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
         Box::pin(self.call("replay", async move {
             let namespace: &str = &self.namespace;
-            let rows = self.query("replay", &self.sql.replay, &[&namespace, &id]).await?;
+            let rows =
+                Self::query(&self.pool, "replay", &self.sql.replay, &[&namespace, &id]).await?;
             let Some(row) = rows.first() else { return Ok(Replay::NotFound) };
             let replayed: bool = column(row, "replay", 1)?;
             Ok(if replayed { Replay::Replayed } else { Replay::NotDead })
@@ -792,7 +1072,7 @@ impl Inbox for PostgresInbox {
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, InboxError>> {
         Box::pin(self.call("get", async move {
             let namespace: &str = &self.namespace;
-            let rows = self.query("get", &self.sql.get, &[&namespace, &id]).await?;
+            let rows = Self::query(&self.pool, "get", &self.sql.get, &[&namespace, &id]).await?;
             rows.first().map(|row| Self::record(row, "get").map(|(_, r)| r)).transpose()
         }))
     }
@@ -811,9 +1091,13 @@ impl Inbox for PostgresInbox {
             let namespace: &str = &self.namespace;
             // One more than asked, to know whether there is a next page.
             let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-            let rows = self
-                .query("list", &self.sql.list, &[&namespace, &state.as_str(), &after, &fetch])
-                .await?;
+            let rows = Self::query(
+                &self.pool,
+                "list",
+                &self.sql.list,
+                &[&namespace, &state.as_str(), &after, &fetch],
+            )
+            .await?;
             let mut records = Vec::with_capacity(rows.len().min(limit));
             let mut last = None;
             for row in rows.iter().take(limit) {
@@ -829,7 +1113,9 @@ impl Inbox for PostgresInbox {
     fn stats(&self) -> BoxFuture<'_, Result<InboxStats, InboxError>> {
         Box::pin(self.call("stats", async move {
             let namespace: &str = &self.namespace;
-            let rows = self.query("stats", &self.sql.stats, &[&namespace, &self.retain_ms]).await?;
+            let rows =
+                Self::query(&self.pool, "stats", &self.sql.stats, &[&namespace, &self.retain_ms])
+                    .await?;
             let row = rows.first().ok_or("postgres stats failed: no answer")?;
             let mut stats = InboxStats::default();
             for (i, state) in State::ALL.into_iter().enumerate() {
@@ -845,7 +1131,7 @@ impl Inbox for PostgresInbox {
     fn purge(&self) -> BoxFuture<'_, Result<u64, InboxError>> {
         Box::pin(self.call("purge", async move {
             let namespace: &str = &self.namespace;
-            let client = client(&self.pool, "purge").await?;
+            let client = client(&self.lazy, "purge").await?;
             let statement = prepare(&client, "purge", &self.sql.purge).await?;
             let mut purged = 0;
             for _ in 0..MAX_PURGE_BATCHES {
