@@ -393,3 +393,39 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     let ids: Vec<&str> = page.records.iter().map(|r| r.delivery.id()).collect();
     assert_eq!(ids, ["evt_later"]);
 }
+
+/// Callers that stop waiting (their call timed out, or was dropped) while
+/// their write is in a batch do not keep the others of the batch from
+/// their answers: each batch wakes one caller, which wakes the rest, or
+/// hands that on as it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_that_stop_waiting_do_not_hold_up_the_others() {
+    let file = TempFile::new("gone");
+    let inbox = SqliteInbox::open(file.path()).expect("open");
+    for round in 0..20 {
+        const N: usize = 40;
+        let barrier = Arc::new(Barrier::new(N));
+        let mut tasks = JoinSet::new();
+        for i in 0..N {
+            let (inbox, barrier) = (inbox.clone(), barrier.clone());
+            tasks.spawn(async move {
+                let d = delivery(&format!("evt_{round}_{i}"));
+                barrier.wait().await;
+                if i % 2 == 0 {
+                    // Gives up at once, or soon: often while in a batch.
+                    let patience = Duration::from_micros(50 * (i as u64 % 7));
+                    let _ = tokio::time::timeout(patience, inbox.accept(&d)).await;
+                    None
+                } else {
+                    Some(inbox.accept(&d).await)
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Some(outcome) = joined.unwrap() {
+                assert_eq!(outcome.unwrap(), Accept::Accepted, "round {round}");
+            }
+        }
+    }
+    assert!(inbox.commit_stats().largest > 1);
+}

@@ -3,15 +3,17 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{
     Accept, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats, Lease, Leased,
@@ -232,16 +234,22 @@ trait Write: Send {
     /// again, in a fresh transaction, if the first one was rolled back.
     fn run(&mut self, writer: &mut Writer<'_>) -> bool;
 
-    /// Answers the caller, given whether the transaction committed.
-    fn answer(self: Box<Self>, committed: Result<(), InboxError>);
+    /// Leaves the caller its answer, given whether the transaction
+    /// committed, and returns the waker that tells it so (if it waits).
+    fn answer(&mut self, committed: Result<(), InboxError>) -> Option<Waker>;
+
+    /// Has the caller, once it is woken, wake `others` too; gives them
+    /// back if it no longer waits.
+    fn relay(&self, others: Vec<Waker>) -> Result<(), Vec<Waker>>;
 }
 
-/// A [`Write`] made of a closure and a channel back to its caller.
+/// A [`Write`] made of a closure and the slot its caller waits on.
 struct Call<T, F> {
     op: &'static str,
     f: F,
     result: Option<Result<T, InboxError>>,
-    reply: oneshot::Sender<Result<T, InboxError>>,
+    slot: Arc<Slot<T>>,
+    answered: bool,
 }
 
 impl<T, F> Write for Call<T, F>
@@ -256,15 +264,133 @@ where
         ran
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), InboxError>) {
-        let result = match (committed, self.result) {
+    fn answer(&mut self, committed: Result<(), InboxError>) -> Option<Waker> {
+        let answer = match (committed, self.result.take()) {
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(stopped(self.op)),
             (Err(error), _) => Err(error),
         };
-        // The caller may have timed out and gone.
-        let _ = self.reply.send(result);
+        self.answered = true;
+        let mut slot = self.slot.lock();
+        slot.answer = Some(answer);
+        slot.waker.take()
     }
+
+    fn relay(&self, others: Vec<Waker>) -> Result<(), Vec<Waker>> {
+        let mut slot = self.slot.lock();
+        if slot.gone {
+            return Err(others);
+        }
+        slot.relay.extend(others);
+        Ok(())
+    }
+}
+
+impl<T, F> Drop for Call<T, F> {
+    fn drop(&mut self) {
+        // Dropped unanswered: the writer stopped.
+        if !self.answered {
+            let waker = {
+                let mut slot = self.slot.lock();
+                slot.answer = Some(Err(stopped(self.op)));
+                slot.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Where the writer thread leaves one caller's answer.
+///
+/// Rather than waking every caller of a batch from its own thread (each
+/// wake of a parked runtime thread is a system call, and on a shared core
+/// a switch to it), the writer wakes one, which wakes the others as it is
+/// polled, or as it is dropped if it stopped waiting.
+struct Slot<T>(Mutex<SlotState<T>>);
+
+struct SlotState<T> {
+    answer: Option<Result<T, InboxError>>,
+    /// The caller's, while it waits.
+    waker: Option<Waker>,
+    /// Other callers of the batch, to wake once this one is.
+    relay: Vec<Waker>,
+    /// The caller stopped waiting.
+    gone: bool,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Self(Mutex::new(SlotState { answer: None, waker: None, relay: Vec::new(), gone: false }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState<T>> {
+        // Nothing panics while holding it; if something did, the state is
+        // still whole.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The caller's side of a [`Slot`]: resolves to the answer.
+struct Answer<T>(Arc<Slot<T>>);
+
+impl<T> Future for Answer<T> {
+    type Output = Result<T, InboxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (poll, relay) = {
+            let mut slot = self.0.lock();
+            let relay = std::mem::take(&mut slot.relay);
+            let poll = match slot.answer.take() {
+                Some(answer) => Poll::Ready(answer),
+                None => {
+                    if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        slot.waker = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            };
+            (poll, relay)
+        };
+        relay.into_iter().for_each(Waker::wake);
+        poll
+    }
+}
+
+impl<T> Drop for Answer<T> {
+    fn drop(&mut self) {
+        let relay = {
+            let mut slot = self.0.lock();
+            slot.gone = true;
+            slot.waker = None;
+            std::mem::take(&mut slot.relay)
+        };
+        relay.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Answers every write of a batch: leaves each its answer, then wakes one
+/// waiting caller, which wakes the others.
+fn answer_all(batch: &mut Vec<Job>, committed: &Result<(), InboxError>) {
+    let mut leader: Option<(usize, Waker)> = None;
+    let mut others = Vec::new();
+    for (i, job) in batch.iter_mut().enumerate() {
+        if let Some(waker) = job.answer(committed.clone()) {
+            if leader.is_none() {
+                leader = Some((i, waker));
+            } else {
+                others.push(waker);
+            }
+        }
+    }
+    if let Some((i, waker)) = leader {
+        match batch[i].relay(others) {
+            Ok(()) => waker.wake(),
+            Err(others) => others.into_iter().for_each(Waker::wake),
+        }
+    }
+    batch.clear();
 }
 
 impl SqliteInbox {
@@ -313,12 +439,13 @@ impl SqliteInbox {
         T: Send + 'static,
         F: for<'c> FnMut(&mut Writer<'c>) -> rusqlite::Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(Call { op, f, result: None, reply });
+        let slot = Arc::new(Slot::new());
+        let answer = Answer(slot.clone());
+        let job: Job = Box::new(Call { op, f, result: None, slot, answered: false });
         let inner = &*self.inner;
         let call = async {
             inner.jobs.send(job).await.map_err(|_| stopped(op))?;
-            answer.await.map_err(|_| stopped(op))?
+            answer.await
         };
         tokio::time::timeout(inner.timeout, call)
             .await
@@ -551,9 +678,7 @@ fn writer_thread(
             counters.ops.fetch_add(size, Ordering::Relaxed);
             counters.largest.fetch_max(size, Ordering::Relaxed);
         }
-        for job in batch.drain(..) {
-            job.answer(committed.clone());
-        }
+        answer_all(&mut batch, &committed);
     }
 }
 
@@ -1190,5 +1315,113 @@ impl Inbox for SqliteInbox {
 
     fn is_durable(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    use super::*;
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Wakes {
+        fn count(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    type Op = fn(&mut Writer<'_>) -> rusqlite::Result<i64>;
+
+    /// A write that ran and returned `value`, and its caller, waiting.
+    fn waiting(value: i64) -> (Box<Call<i64, Op>>, Answer<i64>, Arc<Wakes>) {
+        let slot = Arc::new(Slot::new());
+        let f: Op = |_| Ok(0);
+        let call =
+            Call { op: "test", f, result: Some(Ok(value)), slot: slot.clone(), answered: false };
+        let mut answer = Answer(slot);
+        let wakes = Arc::new(Wakes::default());
+        assert!(poll(&mut answer, &wakes).is_pending());
+        (Box::new(call), answer, wakes)
+    }
+
+    fn poll(answer: &mut Answer<i64>, wakes: &Arc<Wakes>) -> Poll<Result<i64, InboxError>> {
+        let waker = Waker::from(wakes.clone());
+        Pin::new(answer).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[test]
+    fn a_batch_wakes_one_caller_which_wakes_the_others() {
+        let (calls, mut answers, wakes): (Vec<_>, Vec<_>, Vec<_>) =
+            (0..3).map(waiting).fold((vec![], vec![], vec![]), |mut all, (c, a, w)| {
+                all.0.push(c as Job);
+                all.1.push(a);
+                all.2.push(w);
+                all
+            });
+        let mut batch = calls;
+        answer_all(&mut batch, &Ok(()));
+        assert!(batch.is_empty());
+        let counts: Vec<usize> = wakes.iter().map(|w| w.count()).collect();
+        assert_eq!(counts, [1, 0, 0], "only the first is woken by the writer");
+        assert!(matches!(poll(&mut answers[0], &wakes[0]), Poll::Ready(Ok(0))));
+        let counts: Vec<usize> = wakes.iter().map(|w| w.count()).collect();
+        assert_eq!(counts, [1, 1, 1], "it wakes the others");
+        assert!(matches!(poll(&mut answers[1], &wakes[1]), Poll::Ready(Ok(1))));
+        assert!(matches!(poll(&mut answers[2], &wakes[2]), Poll::Ready(Ok(2))));
+    }
+
+    #[test]
+    fn a_failed_commit_answers_every_caller_with_its_error() {
+        let (first, mut first_answer, first_wakes) = waiting(0);
+        let (second, mut second_answer, second_wakes) = waiting(1);
+        let mut batch: Vec<Job> = vec![first, second];
+        answer_all(&mut batch, &Err(InboxError::new("disk full")));
+        assert!(matches!(poll(&mut first_answer, &first_wakes), Poll::Ready(Err(_))));
+        assert_eq!(second_wakes.count(), 1);
+        assert!(matches!(poll(&mut second_answer, &second_wakes), Poll::Ready(Err(_))));
+    }
+
+    #[test]
+    fn a_caller_gone_before_the_relay_gives_it_back() {
+        let (mut leader, answer, _) = waiting(0);
+        // Kept: a write dropped unanswered wakes its caller.
+        let (_follower_call, _follower_answer, follower) = waiting(1);
+        assert!(leader.answer(Ok(())).is_some());
+        drop(answer);
+        let others = vec![Waker::from(follower.clone())];
+        let back = leader.relay(others).expect_err("the caller is gone");
+        assert_eq!(back.len(), 1);
+    }
+
+    #[test]
+    fn a_caller_dropped_after_the_relay_wakes_the_others() {
+        let (mut leader, answer, _) = waiting(0);
+        // Kept: a write dropped unanswered wakes its caller.
+        let (_follower_call, _follower_answer, follower) = waiting(1);
+        assert!(leader.answer(Ok(())).is_some());
+        leader.relay(vec![Waker::from(follower.clone())]).expect("the caller waits");
+        assert_eq!(follower.count(), 0);
+        drop(answer);
+        assert_eq!(follower.count(), 1);
+    }
+
+    #[test]
+    fn a_write_dropped_unanswered_tells_its_caller() {
+        let (call, mut answer, wakes) = waiting(0);
+        drop(call);
+        assert_eq!(wakes.count(), 1);
+        let Poll::Ready(Err(error)) = poll(&mut answer, &wakes) else { panic!("no answer") };
+        assert!(error.to_string().contains("stopped"), "{error}");
     }
 }
