@@ -466,6 +466,10 @@ impl AcceptBatcher {
         let mut jobs = Vec::with_capacity(MAX_ACCEPT_BATCH);
         while queue.recv_many(&mut jobs, MAX_ACCEPT_BATCH).await > 0 {
             self.answer(std::mem::take(&mut jobs)).await;
+            // The callers just answered may accept again at once: let them
+            // queue, so that they join the next group rather than the one
+            // after (without this, groups alternate big and small).
+            tokio::task::yield_now().await;
         }
     }
 
