@@ -655,6 +655,7 @@ async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
             (run_id, one)
         })
         .collect();
+    let mut recording = tokio::task::JoinSet::new();
     while let Some((run_id, one)) = queue.pop_front() {
         let stopping = inner.stopped.load(Ordering::Acquire)
             || (inner.closing.load(Ordering::Acquire) && inner.inbox.is_durable());
@@ -664,14 +665,26 @@ async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
                     let _ = inner.inbox.abandon(&one.lease).await;
                 }
             }
-            return;
+            break;
         }
         let waiting: Vec<Lease> = queue.iter().map(|(_, l)| l.lease.clone()).collect();
-        run(inner, run_id, one, &waiting).await;
+        run(inner, run_id, one, &waiting, &mut recording).await;
     }
+    // Every outcome is recorded before the worker leases again.
+    while recording.join_next().await.is_some() {}
 }
 
-async fn run(inner: &Arc<Inner>, run_id: u64, leased: Leased, waiting: &[Lease]) {
+/// Runs one attempt, then records its outcome. The recording's first step
+/// runs here; if it has to wait for the inbox (a durable inbox's write),
+/// it goes on in `recording` while the worker starts its batch's next
+/// delivery, so a batch's outcomes share the inbox's commits.
+async fn run(
+    inner: &Arc<Inner>,
+    run_id: u64,
+    leased: Leased,
+    waiting: &[Lease],
+    recording: &mut tokio::task::JoinSet<()>,
+) {
     let Leased { delivery, attempt, lease } = leased;
     let span = tracing::info_span!(
         target: TARGET,
@@ -694,8 +707,27 @@ async fn run(inner: &Arc<Inner>, run_id: u64, leased: Leased, waiting: &[Lease])
     } else {
         attempt_once(inner, &delivery, attempt, &lease, waiting).instrument(span.clone()).await
     };
-    let _enter = span.enter();
     let stopped = lock(&inner.running).remove(&run_id).is_none();
+    let settling = settle(inner.clone(), delivery, attempt, lease, result, stopped, span.clone());
+    let mut settling = Box::pin(settling.instrument(span));
+    let settled =
+        std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
+    if !settled {
+        recording.spawn(settling);
+    }
+}
+
+/// Records the outcome of an attempt in the inbox.
+async fn settle(
+    inner: Arc<Inner>,
+    delivery: Arc<Delivery>,
+    attempt: u32,
+    lease: Lease,
+    result: Result<(), Failure>,
+    stopped: bool,
+    span: tracing::Span,
+) {
+    let max = inner.retry.max_attempts();
     if stopped {
         // The shutdown deadline passed and the lease was handed back.
         span.record("outcome", "abandoned");
