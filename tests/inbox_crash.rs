@@ -440,3 +440,21 @@ async fn child_receiver() {
     let report = receiver.handle().shutdown(Duration::from_secs(1)).await;
     println!("STOPPED left {}", report.left);
 }
+
+#[cfg(not(feature = "sqlite"))]
+#[test]
+fn sqlite_graceful_stop_leaves_the_rest_for_the_next_start() {
+    common::skip("built without the `sqlite` feature");
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn postgres_graceful_stop_leaves_the_rest_for_the_next_start() {
+    common::skip("built without the `postgres` feature");
+}
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn redis_graceful_stop_leaves_the_rest_for_the_next_start() {
+    common::skip("built without the `redis` feature");
+}

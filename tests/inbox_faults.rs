@@ -294,3 +294,9 @@ fn redis_paused_past_the_timeout_then_the_event_is_handled_once() {
 fn postgres_behind_a_held_table_lock_then_the_event_is_handled_once() {
     common::skip("built without the `postgres` feature");
 }
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn a_sender_that_hangs_up_mid_accept_then_retries_gets_it_handled_once() {
+    common::skip("built without the `redis` feature");
+}
