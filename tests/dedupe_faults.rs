@@ -19,30 +19,31 @@
 //!
 //! Without those variables, the tests say they were skipped.
 
-#![cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(dead_code, unused_imports))]
+#![cfg_attr(not(all(feature = "redis", feature = "postgres")), allow(dead_code, unused_imports))]
 
 mod common;
+#[path = "common/private_redis.rs"]
+mod private_redis;
+#[path = "common/sender.rs"]
+mod sender;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::routing::post;
-use bytes::Bytes;
+use hookwarden::VerifyLayer;
 use hookwarden::dedupe::DedupeLayer;
 use hookwarden::envelope::EnvelopeLayer;
 use hookwarden::scheme::StandardWebhooks;
 use hookwarden::store::IdempotencyStore;
-use hookwarden::{VerifyLayer, testing};
 use http::StatusCode;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
 use tower::ServiceBuilder;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use private_redis::PrivateRedis;
+use sender::{SECRET, deliver, deliver_and_hang_up};
+
 /// The store's timeout in these tests; every stall is longer.
 const TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the sender retries.
@@ -50,10 +51,6 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 /// "A few seconds": the longest a retry may still be refused once the
 /// stall ended, and the longest run of 409s.
 const SOON: Duration = Duration::from_secs(5);
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 fn unique(what: &str) -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
@@ -89,52 +86,6 @@ async fn serve(store: Arc<dyn IdempotencyStore>) -> Served {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Served { addr, runs }
-}
-
-fn event(id: &str) -> String {
-    format!(r#"{{"type":"order.paid","data":{{"order":"{id}"}}}}"#)
-}
-
-fn signed(addr: SocketAddr, id: &str) -> http::Request<Full<Bytes>> {
-    let body = event(id);
-    let mut request = testing::request(
-        "/webhooks",
-        testing::standard_webhooks(SECRET, id, now(), body.as_bytes()),
-        body,
-    );
-    request.headers_mut().insert(http::header::HOST, addr.to_string().parse().unwrap());
-    request
-}
-
-/// One delivery on a fresh connection: the status, and the body's error or
-/// status word (or the body itself).
-async fn deliver(addr: SocketAddr, id: &str) -> (StatusCode, String) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
-    let response = sender.send_request(signed(addr, id)).await.unwrap();
-    let status = response.status();
-    let bytes: Bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let word = json["error"].as_str().or(json["status"].as_str()).map(str::to_owned);
-    (status, word.unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-/// Sends the whole request, then hangs up after 200 ms, before the answer.
-async fn deliver_and_hang_up(addr: SocketAddr, id: &str) {
-    let (parts, _) = signed(addr, id).into_parts();
-    let body = event(id);
-    let mut raw = format!("POST /webhooks HTTP/1.1\r\ncontent-length: {}\r\n", body.len());
-    for (name, value) in &parts.headers {
-        raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
-    }
-    raw.push_str("\r\n");
-    raw.push_str(&body);
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(raw.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(stream);
 }
 
 /// What the sender saw, each answer with when it came.
@@ -207,69 +158,6 @@ async fn handled_exactly_once(served: &Served, id: &str) {
     assert_eq!(deliver(served.addr, id).await, (StatusCode::OK, "duplicate".to_owned()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(served.runs(), 1, "handled exactly once");
-}
-
-/// A private `redis-server` on a free port, with `DEBUG` enabled; killed on
-/// drop.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start() -> Option<Self> {
-        let Ok(bin) = std::env::var("HOOKWARDEN_TEST_REDIS_SERVER") else {
-            common::skip("HOOKWARDEN_TEST_REDIS_SERVER not set");
-            return None;
-        };
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Pauses the server for `seconds`, from a thread of its own (`DEBUG
-    /// SLEEP` blocks the connection that sends it), once the pause began;
-    /// joined, it tells when the server answered again.
-    async fn pause(&self, seconds: f64) -> std::thread::JoinHandle<Instant> {
-        let port = self.port;
-        let handle = std::thread::spawn(move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let arg = seconds.to_string();
-            let command =
-                format!("*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${}\r\n{arg}\r\n", arg.len());
-            stream.write_all(command.as_bytes()).unwrap();
-            let mut reply = [0u8; 5];
-            stream.read_exact(&mut reply).unwrap();
-            assert_eq!(&reply, b"+OK\r\n");
-            Instant::now()
-        });
-        // Let the pause begin before anything else is sent.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        handle
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[cfg(feature = "redis")]

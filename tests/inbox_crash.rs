@@ -17,6 +17,8 @@
 )]
 
 mod common;
+#[path = "common/inbox_url.rs"]
+mod inbox_url;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -375,7 +377,6 @@ async fn child_receiver() {
     use hookwarden::Receiver;
     use hookwarden::dispatch::RetryPolicy;
     use hookwarden::event::Event;
-    use hookwarden::inbox::Inbox;
     use hookwarden::router::EventRouter;
     use hookwarden::scheme::StandardWebhooks;
 
@@ -384,36 +385,7 @@ async fn child_receiver() {
     let namespace = var("HOOKWARDEN_CHILD_NAMESPACE");
     let workers: usize = var("HOOKWARDEN_CHILD_WORKERS").parse().unwrap();
     let handler_ms: u64 = var("HOOKWARDEN_CHILD_HANDLER_MS").parse().unwrap();
-    let _ = &namespace;
-    let inbox: Arc<dyn Inbox> = if let Some(path) = url.strip_prefix("sqlite://") {
-        #[cfg(feature = "sqlite")]
-        {
-            Arc::new(hookwarden::inbox::SqliteInbox::builder(path).open().unwrap())
-        }
-        #[cfg(not(feature = "sqlite"))]
-        unreachable!("built without sqlite: {path}")
-    } else if url.starts_with("redis") {
-        #[cfg(feature = "redis")]
-        {
-            let inbox =
-                hookwarden::inbox::RedisInbox::builder(url).namespace(namespace).connect().await;
-            Arc::new(inbox.unwrap())
-        }
-        #[cfg(not(feature = "redis"))]
-        unreachable!("built without redis")
-    } else {
-        #[cfg(feature = "postgres")]
-        {
-            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
-                .namespace(namespace)
-                .build()
-                .unwrap();
-            inbox.migrate().await.unwrap();
-            Arc::new(inbox)
-        }
-        #[cfg(not(feature = "postgres"))]
-        unreachable!("built without postgres")
-    };
+    let inbox = inbox_url::open(&url, &namespace).await;
     let router = EventRouter::new().catch_all(move |event: Event<serde_json::Value>| async move {
         tokio::time::sleep(Duration::from_millis(handler_ms)).await;
         println!("HANDLED {} {}", event.id(), event.attempt());

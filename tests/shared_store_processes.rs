@@ -14,6 +14,8 @@
 )]
 
 mod common;
+#[path = "common/inbox_url.rs"]
+mod inbox_url;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -181,38 +183,14 @@ fn two_processes_sharing_postgres_handle_each_event_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "the child process of the two-process tests, started by them"]
 async fn child_receiver() {
-    use std::sync::Arc;
-
     use hookwarden::Receiver;
     use hookwarden::event::Event;
-    use hookwarden::inbox::Inbox;
     use hookwarden::router::EventRouter;
     use hookwarden::scheme::StandardWebhooks;
 
     let url = std::env::var("HOOKWARDEN_CHILD_STORE").expect("started by a two-process test");
     let namespace = std::env::var("HOOKWARDEN_CHILD_NAMESPACE").unwrap();
-    let inbox: Arc<dyn Inbox> = if url.starts_with("redis") {
-        #[cfg(feature = "redis")]
-        {
-            let inbox =
-                hookwarden::inbox::RedisInbox::builder(url).namespace(namespace).connect().await;
-            Arc::new(inbox.unwrap())
-        }
-        #[cfg(not(feature = "redis"))]
-        unreachable!("built without redis")
-    } else {
-        #[cfg(feature = "postgres")]
-        {
-            let inbox = hookwarden::inbox::PostgresInbox::builder(url)
-                .namespace(namespace)
-                .build()
-                .unwrap();
-            inbox.migrate().await.unwrap();
-            Arc::new(inbox)
-        }
-        #[cfg(not(feature = "postgres"))]
-        unreachable!("built without postgres")
-    };
+    let inbox = inbox_url::open(&url, &namespace).await;
     let router = EventRouter::new().catch_all(|event: Event<serde_json::Value>| async move {
         // Slow enough that the two processes' claims overlap in time.
         tokio::time::sleep(Duration::from_millis(20)).await;

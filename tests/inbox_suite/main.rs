@@ -18,6 +18,9 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
+#[path = "../common/private_redis.rs"]
+mod private_redis;
+#[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;

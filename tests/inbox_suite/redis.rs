@@ -4,9 +4,6 @@
 //! `HOOKWARDEN_TEST_REDIS_SERVER`).
 
 use std::collections::HashSet;
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,6 +13,7 @@ use hookwarden::event::Delivery;
 use hookwarden::inbox::{Accept, Cursor, Inbox, RedisInbox, State};
 use tokio::task::JoinSet;
 
+use crate::private_redis::PrivateRedis;
 use crate::suite::Make;
 
 const LONG: Duration = Duration::from_secs(3600);
@@ -100,42 +98,6 @@ async fn two_replicas_lease_each_delivery_exactly_once() {
     assert_eq!((stats.pending, stats.leased), (0, N as u64), "{stats:?}");
 }
 
-/// A private `redis-server` with `DEBUG` enabled, on a free port; killed on
-/// drop.
-struct PrivateRedis {
-    child: Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start(bin: &str) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--enable-debug-command", "yes"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The server sleeps (`DEBUG SLEEP 3`, from another connection) while an
 /// accept with a 1 s timeout runs: the accept fails. Afterwards the
 /// delivery is either kept (a later accept is a duplicate, and it can be
@@ -143,13 +105,7 @@ impl Drop for PrivateRedis {
 /// duplicate without a delivery to lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_server_never_leaves_a_duplicate_without_a_delivery() {
-    let Ok(bin) = std::env::var("HOOKWARDEN_TEST_REDIS_SERVER") else {
-        crate::common::skip(
-            "HOOKWARDEN_TEST_REDIS_SERVER not set: the Redis inbox stall test did not run",
-        );
-        return;
-    };
-    let server = PrivateRedis::start(&bin);
+    let Some(server) = PrivateRedis::start() else { return };
     let inbox = RedisInbox::builder(server.url())
         .namespace(unique("stall"))
         .timeout(Duration::from_secs(1))
@@ -159,16 +115,8 @@ async fn a_stalled_server_never_leaves_a_duplicate_without_a_delivery() {
     let before = delivery("before-the-stall");
     assert_eq!(inbox.accept(&before).await.unwrap(), Accept::Accepted);
 
-    // `DEBUG SLEEP` blocks the connection that sends it: its own thread.
-    let port = server.port;
-    let stall = std::thread::spawn(move || {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.write_all(b"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$1\r\n3\r\n").unwrap();
-        let mut reply = [0u8; 5];
-        stream.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply, b"+OK\r\n");
-    });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stall = server.pause(3.0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let during = delivery("during-the-stall");
     let started = Instant::now();
