@@ -1,4 +1,5 @@
-//! Unpredictable numbers for claim tokens and retry jitter; not for secrets.
+//! Unpredictable numbers for claim and lease tokens and retry jitter; not
+//! for secrets.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -11,4 +12,9 @@ pub(crate) fn random_u64() -> u64 {
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     hasher.finish()
+}
+
+/// A fresh `u128` (two [`random_u64`] draws): lease and claim tokens.
+pub(crate) fn random_u128() -> u128 {
+    (u128::from(random_u64()) << 64) | u128::from(random_u64())
 }

@@ -160,7 +160,7 @@ pub struct ClaimToken(pub(crate) u128);
 impl ClaimToken {
     /// A fresh random token.
     pub fn random() -> Self {
-        Self(rand_u128())
+        Self(crate::random::random_u128())
     }
 
     /// The token as 32 lowercase hex digits (how shared stores keep it).
@@ -183,12 +183,6 @@ impl fmt::Debug for ClaimToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ClaimToken({:08x}…)", (self.0 >> 96) as u32)
     }
-}
-
-fn rand_u128() -> u128 {
-    // Unique per process and unpredictable; tokens are compared, never
-    // used as secrets.
-    (u128::from(crate::random::random_u64()) << 64) | u128::from(crate::random::random_u64())
 }
 
 /// The store could not answer (unreachable, timed out, or failed).

@@ -216,7 +216,7 @@ impl MemoryInbox {
             slot.state = State::Leased;
             slot.attempts += 1;
             slot.due = until;
-            slot.token = Lease::random(key.clone()).token();
+            slot.token = crate::random::random_u128();
             slot.updated_at = SystemTime::now();
             out.push(Leased {
                 delivery: slot.delivery.clone(),
@@ -230,15 +230,14 @@ impl MemoryInbox {
     /// Applies `change` to the leased slot if `lease` still holds it.
     fn finish(&self, lease: &Lease, change: impl FnOnce(&mut Slots, Arc<str>)) -> bool {
         let mut slots = self.slots();
-        let held = matches!(
-            slots.by_key.get(lease.key()),
-            Some(slot) if slot.state == State::Leased && slot.token == lease.token()
-        );
-        if held {
-            let key = slots.by_key.get(lease.key()).expect("checked").key.clone();
-            change(&mut slots, key);
-        }
-        held
+        let key = match slots.by_key.get(lease.key()) {
+            Some(slot) if slot.state == State::Leased && slot.token == lease.token() => {
+                slot.key.clone()
+            }
+            _ => return false,
+        };
+        change(&mut slots, key);
+        true
     }
 
     fn record(slot: &Slot) -> Record {

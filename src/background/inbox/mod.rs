@@ -179,9 +179,7 @@ impl Lease {
 
     /// A lease with a fresh random token (for backends).
     pub fn random(key: impl Into<Arc<str>>) -> Self {
-        let token = (u128::from(crate::random::random_u64()) << 64)
-            | u128::from(crate::random::random_u64());
-        Self::new(key, token)
+        Self::new(key, crate::random::random_u128())
     }
 
     /// The dedupe key of the leased delivery.

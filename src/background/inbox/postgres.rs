@@ -25,7 +25,7 @@ use crate::backend::{key_digest, whole_millis};
 use crate::background::event::Delivery;
 use crate::error::ConfigError;
 use crate::future::BoxFuture;
-use crate::random::random_u64;
+use crate::random::random_u128;
 
 const DEFAULT_TABLE: &str = "hookwarden_inbox";
 /// The most deliveries one [`Inbox::lease`] hands out.
@@ -973,11 +973,7 @@ impl Inbox for PostgresInbox {
                 return Ok(Vec::new());
             }
             let namespace: &str = &self.namespace;
-            let tokens: Vec<[u8; 16]> = (0..max)
-                .map(|_| {
-                    ((u128::from(random_u64()) << 64) | u128::from(random_u64())).to_be_bytes()
-                })
-                .collect();
+            let tokens: Vec<[u8; 16]> = (0..max).map(|_| random_u128().to_be_bytes()).collect();
             let token_params: Vec<&[u8]> = tokens.iter().map(|t| &t[..]).collect();
             let rows = Self::query(
                 &self.lazy,

@@ -603,9 +603,7 @@ impl RedisInbox {
         let mut call = self.invocation(&LEASE, None);
         call.arg(max).arg(millis(lease_for));
         for _ in 0..max {
-            let token = (u128::from(crate::random::random_u64()) << 64)
-                | u128::from(crate::random::random_u64());
-            call.arg(token_hex(token));
+            call.arg(token_hex(crate::random::random_u128()));
         }
         let rows: Vec<Vec<Vec<u8>>> = self.run("lease", &call).await?;
         rows.into_iter()
