@@ -1,8 +1,11 @@
-//! Configuration errors, reported when a layer or scheme is built.
+//! Configuration errors, reported when a layer or scheme is built, and the
+//! errors of a signature check.
 //!
 //! These are distinct from [`Rejection`](crate::Rejection)s: a `ConfigError`
 //! means the receiver was set up wrong and should not start; a rejection
 //! means one request was refused.
+
+use crate::rejection::Rejection;
 
 /// A layer or scheme could not be built from the configuration given.
 ///
@@ -59,4 +62,34 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+}
+
+/// Why a signature check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signature header is missing.
+    #[error("the signature header is missing")]
+    MissingSignature,
+    /// A signature, timestamp or id header cannot be parsed, or is given
+    /// twice with different values.
+    #[error("the signature header cannot be parsed")]
+    MalformedSignature,
+    /// No signature matches any active secret.
+    #[error("no signature matches")]
+    InvalidSignature,
+    /// The signed timestamp is too far in the past or the future.
+    #[error("the timestamp is outside the tolerance window")]
+    TimestampOutOfTolerance,
+}
+
+impl From<VerifyError> for Rejection {
+    fn from(error: VerifyError) -> Self {
+        match error {
+            VerifyError::MissingSignature => Rejection::MissingSignature,
+            VerifyError::MalformedSignature => Rejection::MalformedSignature,
+            VerifyError::InvalidSignature => Rejection::InvalidSignature,
+            VerifyError::TimestampOutOfTolerance => Rejection::TimestampOutOfTolerance,
+        }
+    }
 }

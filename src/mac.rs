@@ -44,8 +44,8 @@ use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
-use crate::ConfigError;
-use crate::scheme::VerifyError;
+use crate::error::ConfigError;
+use crate::error::VerifyError;
 
 type HmacSha256 = Hmac<Sha256>;
 

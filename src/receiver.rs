@@ -62,10 +62,10 @@ use crate::background::dispatch::{
 use crate::background::inbox::{Inbox, InboxError};
 use crate::background::router::EventRouter;
 use crate::clock::Clock;
-use crate::envelope::{EnvelopeConfig, EnvelopeLayer, ExtractEnvelope};
+use crate::envelope::{EnvelopeLayer, ExtractEnvelope};
 use crate::future::BoxFuture;
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
-use crate::scheme::Scheme;
+use crate::scheme::{DedupeKey, EnvelopeConfig, Scheme};
 use crate::telemetry;
 use crate::verify::{Verify, VerifyLayer};
 use crate::{ConfigError, Rejection};
@@ -75,8 +75,9 @@ type Pipeline = Verify<ExtractEnvelope<Ack>>;
 /// Configures a [`Receiver`]; start with [`Receiver::builder`].
 pub struct ReceiverBuilder {
     verify: VerifyLayer,
-    envelope: Option<EnvelopeConfig>,
+    envelope: EnvelopeConfig,
     default_version: Option<Box<str>>,
+    dedupe_key: Option<DedupeKey>,
     allowlist: Option<IpAllowlistLayer>,
     dispatcher: DispatcherBuilder,
     retry_after: Duration,
@@ -111,10 +112,17 @@ impl ReceiverBuilder {
         self
     }
 
-    /// Where to read id, type and version (default: the preset of the
-    /// scheme that verified the request).
+    /// Where to read id, type and version, and what dedupe keys on
+    /// (default: the scheme's conventions, [`Scheme::envelope`]).
     pub fn envelope(mut self, config: EnvelopeConfig) -> Self {
-        self.envelope = Some(config);
+        self.envelope = config;
+        self
+    }
+
+    /// What the inbox dedupes on (default: the scheme's choice, the body
+    /// digest for schemes whose id is not signed); see [`DedupeKey`].
+    pub fn dedupe_key(mut self, key: DedupeKey) -> Self {
+        self.dedupe_key = Some(key);
         self
     }
 
@@ -221,16 +229,17 @@ impl ReceiverBuilder {
     /// Outside a tokio runtime (the workers are spawned on it).
     pub fn build(self) -> Result<Receiver, ConfigError> {
         let dispatcher = self.dispatcher.start();
-        let ack = Ack::new(dispatcher.clone())
-            .retry_after(self.retry_after)
-            .unknown_status(self.unknown_status);
-        let mut envelope = match self.envelope {
-            Some(config) => EnvelopeLayer::with_config(config),
-            None => EnvelopeLayer::new(),
-        };
+        let mut envelope = EnvelopeLayer::with_config(self.envelope);
         if let Some(version) = self.default_version {
             envelope = envelope.default_version(version);
         }
+        if let Some(key) = self.dedupe_key {
+            envelope = envelope.dedupe_key(key);
+        }
+        let ack = Ack::new(dispatcher.clone())
+            .retry_after(self.retry_after)
+            .unknown_status(self.unknown_status)
+            .style(envelope.ack_style());
         let pipeline: Pipeline = self.verify.layer(envelope.layer(ack));
         let (stack, allowlist) = match self.allowlist {
             Some(layer) => {
@@ -272,9 +281,10 @@ impl Receiver {
     /// Like [`builder`](Self::builder), for a scheme chosen at run time.
     pub fn builder_shared(scheme: Arc<dyn Scheme>) -> ReceiverBuilder {
         ReceiverBuilder {
+            envelope: scheme.envelope(),
             verify: VerifyLayer::from_shared(scheme),
-            envelope: None,
             default_version: None,
+            dedupe_key: None,
             allowlist: None,
             dispatcher: Dispatcher::builder(EventRouter::new()),
             retry_after: Duration::from_secs(5),

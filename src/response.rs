@@ -21,6 +21,13 @@ pub(crate) fn status<B: From<Bytes>>(
     json(status, body)
 }
 
+/// `204 No Content`.
+pub(crate) fn no_content<B: From<Bytes>>() -> Response<B> {
+    let mut response = Response::new(B::from(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 /// A JSON body with its status and content type.
 pub(crate) fn json<B: From<Bytes>>(status: StatusCode, body: Vec<u8>) -> Response<B> {
     let mut response = Response::new(B::from(Bytes::from(body)));

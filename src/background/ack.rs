@@ -4,11 +4,9 @@
 //! pipeline. It expects [`Verified`] and [`Envelope`] in the request's
 //! extensions (500 `misconfigured` without them) and then, in order:
 //!
-//! 1. answers handshakes that need a synchronous reply (Slack's
-//!    `url_verification` gets its `challenge` back) without keeping them;
-//! 2. answers events no handler takes with `202 {"status":"ignored",…}`
+//! 1. answers events no handler takes with `202 {"status":"ignored",…}`
 //!    (the status is configurable) and counts them;
-//! 3. writes the delivery to the [inbox](crate::inbox), deduped on the
+//! 2. writes the delivery to the [inbox](crate::inbox), deduped on the
 //!    envelope's dedupe key in the same atomic step, and answers from what
 //!    the inbox says: `202 {"status":"accepted","id":…}` once it holds the
 //!    delivery (durably, for a durable inbox); `200
@@ -17,6 +15,16 @@
 //!    answer, both with `Retry-After`. Nothing else is written anywhere, so
 //!    no answer leaves a key that turns later retries into duplicates while
 //!    no delivery is kept.
+//!
+//! A batch (SendGrid) is kept as one delivery per event, each deduped on its
+//! own key, and answered 202 once every event is kept (or was already): if
+//! one cannot be kept the whole batch gets the 503, and the sender's retry
+//! finds the others duplicates.
+//!
+//! Handshakes (Slack's `url_verification`, …) never get here:
+//! [`VerifyLayer`](crate::VerifyLayer) answers them. A scheme whose sender
+//! wants `204 No Content` ([`AckStyle::NoContent`], Discord) gets it for
+//! accepted and duplicate deliveries.
 //!
 //! The handler runs later, on the [`Dispatcher`]'s workers.
 
@@ -31,12 +39,13 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
 
-use crate::Rejection;
 use crate::background::dispatch::{Dispatcher, SubmitError, Submitted};
 use crate::background::event::Delivery;
 use crate::envelope::Envelope;
 use crate::future::BoxFuture;
+use crate::rejection::Rejection;
 use crate::response;
+use crate::scheme::AckStyle;
 use crate::scheme::Verified;
 use crate::telemetry;
 
@@ -48,6 +57,7 @@ pub struct Ack {
     dispatcher: Dispatcher,
     retry_after: Duration,
     unknown_status: StatusCode,
+    style: AckStyle,
 }
 
 impl Ack {
@@ -57,7 +67,15 @@ impl Ack {
             dispatcher,
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
+            style: AckStyle::Json,
         }
+    }
+
+    /// How accepted and duplicate deliveries are answered (default JSON);
+    /// the [`Receiver`](crate::Receiver) takes it from the scheme.
+    pub fn style(mut self, style: AckStyle) -> Self {
+        self.style = style;
+        self
     }
 
     /// The `Retry-After` sent with 503s (default 5 s).
@@ -79,55 +97,101 @@ impl Ack {
         envelope: Envelope,
         client_ip: Option<IpAddr>,
     ) -> Response<Full<Bytes>> {
-        if envelope.is_handshake() {
-            return handshake(&envelope, verified.body());
-        }
-        let (Some(id), Some(key)) = (envelope.id(), envelope.dedupe_key()) else {
-            return reject(Rejection::MalformedEvent);
+        let outcome = match envelope.batch() {
+            None => self.keep(&envelope, verified.body(), verified.timestamp(), client_ip).await,
+            Some(events) => {
+                let mut outcome = Kept::Duplicate;
+                for event in events {
+                    let body = event.body();
+                    match self.keep(event.envelope(), body, None, client_ip).await {
+                        Kept::Accepted | Kept::Ignored(_) => outcome = Kept::Accepted,
+                        Kept::Duplicate => {}
+                        refused @ Kept::Refused(_) => return self.answer(&envelope, refused),
+                    }
+                }
+                outcome
+            }
         };
-        if !self.dispatcher.accepts(envelope.event_type(), envelope.version()) {
-            tracing::debug!(target: TARGET, id, r#type = envelope.event_type(), version = envelope.version(), "no handler: ignored");
+        self.answer(&envelope, outcome)
+    }
+
+    /// Keeps one event in the inbox.
+    async fn keep(
+        &self,
+        envelope: &Envelope,
+        body: &Bytes,
+        signed_timestamp: Option<u64>,
+        client_ip: Option<IpAddr>,
+    ) -> Kept {
+        let (id, event_type, version) = (envelope.id(), envelope.event_type(), envelope.version());
+        if !self.dispatcher.accepts(event_type, version) {
+            tracing::debug!(target: TARGET, id, r#type = event_type, version, "no handler: ignored");
             telemetry::delivery("ignored");
             self.dispatcher.count_ignored();
-            let body = serde_json::json!({
-                "status": "ignored",
-                "id": id,
-                "type": envelope.event_type(),
-                "version": envelope.version(),
-            });
-            return json(self.unknown_status, &body);
+            return Kept::Ignored(self.unknown_status);
         }
         let overloaded = Rejection::Overloaded { retry_after: self.retry_after };
         if self.dispatcher.is_closing() {
-            return reject(overloaded);
+            return Kept::Refused(overloaded);
         }
         // A copy, not a view: the received body usually shares the
         // connection's read buffer (several KiB), which a kept delivery
         // would otherwise keep alive, and which the server could not reuse.
-        let body = Bytes::copy_from_slice(verified.body());
-        let delivery = Delivery::new(id, envelope.event_type(), envelope.version(), body)
-            .with_dedupe_key(key)
-            .with_timestamp(envelope.timestamp().or(verified.timestamp()))
+        let body = Bytes::copy_from_slice(body);
+        let delivery = Delivery::new(id, event_type, version, body)
+            .with_dedupe_key(envelope.dedupe_key())
+            .with_timestamp(envelope.timestamp().or(signed_timestamp))
             .with_client_ip(client_ip);
         match self.dispatcher.submit(delivery).await {
             Ok(Submitted::Accepted) => {
                 telemetry::delivery("accepted");
-                response::status(StatusCode::ACCEPTED, "accepted", id)
+                Kept::Accepted
             }
             Ok(Submitted::Duplicate) => {
                 telemetry::delivery("duplicate");
-                response::status(StatusCode::OK, "duplicate", id)
+                Kept::Duplicate
             }
             Err(SubmitError::Unavailable(error)) => {
                 tracing::warn!(target: TARGET, %error, "inbox unavailable");
-                reject(Rejection::StoreUnavailable { retry_after: self.retry_after })
+                Kept::Refused(Rejection::StoreUnavailable { retry_after: self.retry_after })
             }
             Err(error) => {
                 tracing::debug!(target: TARGET, %error, id, "not kept");
-                reject(overloaded)
+                Kept::Refused(overloaded)
             }
         }
     }
+
+    fn answer(&self, envelope: &Envelope, kept: Kept) -> Response<Full<Bytes>> {
+        let id = envelope.id();
+        let (status, word) = match kept {
+            Kept::Refused(rejection) => return reject(rejection),
+            Kept::Ignored(status) => {
+                let body = serde_json::json!({
+                    "status": "ignored",
+                    "id": id,
+                    "type": envelope.event_type(),
+                    "version": envelope.version(),
+                });
+                return response::json(status, body.to_string().into_bytes());
+            }
+            Kept::Accepted => (StatusCode::ACCEPTED, "accepted"),
+            Kept::Duplicate => (StatusCode::OK, "duplicate"),
+        };
+        match self.style {
+            AckStyle::NoContent => response::no_content(),
+            _ => response::status(status, word, id),
+        }
+    }
+}
+
+/// What became of one event.
+enum Kept {
+    Accepted,
+    Duplicate,
+    /// No handler takes it: answered with this status.
+    Ignored(StatusCode),
+    Refused(Rejection),
 }
 
 impl<B> Service<Request<B>> for Ack {
@@ -164,31 +228,12 @@ impl fmt::Debug for Ack {
             .field("dispatcher", &self.dispatcher)
             .field("retry_after", &self.retry_after)
             .field("unknown_status", &self.unknown_status)
+            .field("style", &self.style)
             .finish()
-    }
-}
-
-/// Answers a handshake; Slack's `url_verification` echoes its challenge.
-fn handshake(envelope: &Envelope, body: &[u8]) -> Response<Full<Bytes>> {
-    #[derive(serde::Deserialize)]
-    struct Challenge<'a> {
-        #[serde(borrow)]
-        challenge: std::borrow::Cow<'a, str>,
-    }
-    telemetry::delivery("handshake");
-    match serde_json::from_slice::<Challenge<'_>>(body) {
-        Ok(c) if envelope.event_type() == "url_verification" => {
-            json(StatusCode::OK, &serde_json::json!({ "challenge": c.challenge }))
-        }
-        _ => reject(Rejection::MalformedEvent),
     }
 }
 
 fn reject(rejection: Rejection) -> Response<Full<Bytes>> {
     rejection.log();
     rejection.into_response()
-}
-
-fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    response::json(status, body.to_string().into_bytes())
 }

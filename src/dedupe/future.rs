@@ -70,10 +70,6 @@ where
         Self { state: State::Ready { response: Some(response) } }
     }
 
-    pub(super) fn unclaimed(future: S::Future) -> Self {
-        Self { state: State::Calling { future, guard: None } }
-    }
-
     pub(super) fn claiming(
         claim: Claiming,
         request: Request<B>,

@@ -13,9 +13,9 @@
 //! | completed | 200 `{"status":"duplicate","id":…}` |
 //! | unknown: the store failed | 503 `store_unavailable` + `Retry-After` (fail closed) |
 //!
-//! Nothing reaches the handler unclaimed, with one exception: a handshake
-//! whose envelope has no id (Slack's `url_verification`) passes straight
-//! through, since it has no effect to repeat.
+//! Nothing reaches the handler unclaimed. (Handshakes such as Slack's
+//! `url_verification` never get here: [`VerifyLayer`](crate::VerifyLayer)
+//! answers them.)
 //!
 //! A claim holds for its lease (default 5 minutes): if the process dies
 //! mid-handler, a delivery after the lease processes the event again. Keep

@@ -78,12 +78,8 @@ where
             return ResponseFuture::ready(Rejection::Misconfigured.into_response());
         }
         let envelope = extensions.get::<Envelope>().expect("checked above");
-        let Some(key) = envelope.dedupe_key() else {
-            // A handshake without an id: nothing to claim, no side effects.
-            return ResponseFuture::unclaimed(self.inner.call(request));
-        };
-        let key: Box<str> = key.into();
-        let id: Box<str> = envelope.id().unwrap_or_default().into();
+        let key: Box<str> = envelope.dedupe_key().into();
+        let id: Box<str> = envelope.id().into();
         // Call the service that was polled ready; keep a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);

@@ -2,19 +2,26 @@
 
 use std::fmt::Write as _;
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Uri};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::Envelope;
-use super::config::{DedupeKey, EnvelopeConfig, Source};
 use super::probe::{Found, Paths, ProbeError, unix_seconds};
-use crate::Rejection;
-use crate::scheme::Verified;
+use super::{Batched, Envelope};
+use crate::rejection::Rejection;
+use crate::scheme::{AckStyle, BodyFormat, DedupeKey, EnvelopeConfig, Source, Verified};
 
 /// Ids longer than this, or with control characters, are hashed into the
 /// dedupe key: shared stores have key limits (PostgreSQL cannot index
 /// much more than 2 KiB, nor store a NUL in text).
 const MAX_PLAIN_ID: usize = 200;
+
+/// At most this many events are read from one batch body.
+pub(crate) const MAX_BATCH: usize = 1000;
+
+/// The type of the envelope around a batch.
+pub(crate) const BATCH_TYPE: &str = "batch";
 
 /// A source, with JSON pointers resolved to probe slots.
 #[derive(Debug, Clone)]
@@ -42,8 +49,20 @@ pub(crate) struct Extractor {
     version: Vec<Step>,
     timestamp: Vec<Step>,
     pub(crate) default_version: Box<str>,
+    default_type: Option<Box<str>>,
+    numeric_versions: bool,
     pub(crate) dedupe_key: DedupeKey,
-    handshakes: Vec<Box<str>>,
+    body: BodyFormat,
+    pub(crate) ack: AckStyle,
+}
+
+/// Where one event's fields are: the request, and the event's own bytes
+/// (the whole body, or one element of a batch).
+struct Input<'a> {
+    headers: &'a HeaderMap,
+    uri: &'a Uri,
+    verified: &'a Verified,
+    body: &'a [u8],
 }
 
 impl Extractor {
@@ -73,8 +92,11 @@ impl Extractor {
             version,
             timestamp,
             default_version: config.default_version.clone(),
+            default_type: config.default_type.clone(),
+            numeric_versions: config.numeric_versions,
             dedupe_key: config.dedupe_key,
-            handshakes: config.handshakes.clone(),
+            body: config.body,
+            ack: config.ack,
         }
     }
 
@@ -84,67 +106,145 @@ impl Extractor {
         uri: &Uri,
         verified: &Verified,
     ) -> Result<Envelope, Malformed> {
-        let body = verified.body();
-        let found = match self.paths.probe(body) {
-            Ok(found) => found,
-            Err(ProbeError::NotJsonObject) => {
-                return Err(Malformed("the body is not a JSON object"));
+        let whole = verified.body();
+        let input = Input { headers, uri, verified, body: whole };
+        match self.body {
+            BodyFormat::Json => {
+                let found = self.paths.probe(whole).map_err(Malformed::from)?;
+                self.read(&input, &found)
             }
-            Err(ProbeError::Ambiguous) => return Err(Malformed("an envelope field is repeated")),
-        };
+            BodyFormat::Form => {
+                let found = self.paths.probe_form(whole).map_err(Malformed::from)?;
+                self.read(&input, &found)
+            }
+            BodyFormat::JsonBatch => self.read_batch(input, whole),
+        }
+    }
+
+    /// A batch: one envelope per element, inside an envelope for the whole
+    /// body (its id and key the body digest).
+    fn read_batch(&self, input: Input<'_>, whole: &Bytes) -> Result<Envelope, Malformed> {
+        let elements: Vec<&RawValue> = serde_json::from_slice(whole)
+            .map_err(|_| Malformed("the body is not a JSON array of events"))?;
+        if elements.is_empty() {
+            return Err(Malformed("the batch is empty"));
+        }
+        if elements.len() > MAX_BATCH {
+            return Err(Malformed("the batch has too many events"));
+        }
+        let mut events = Vec::with_capacity(elements.len());
+        for element in elements {
+            let body = whole.slice_ref(element.get().as_bytes());
+            let found = self.paths.probe(&body).map_err(Malformed::from)?;
+            let envelope = self.read(&Input { body: &body, ..input }, &found)?;
+            events.push(Batched { envelope, body });
+        }
+        let scheme = input.verified.scheme();
+        let digest = hex_sha256(whole);
+        Ok(Envelope {
+            scheme,
+            dedupe_key: format!("{scheme}:sha256:{digest}").into_boxed_str(),
+            id: digest.into_boxed_str(),
+            id_signed: true,
+            event_type: BATCH_TYPE.into(),
+            version: self.default_version.clone(),
+            timestamp: None,
+            batch: Some(events.into()),
+        })
+    }
+
+    /// One event's envelope from its probed fields.
+    fn read(&self, input: &Input<'_>, found: &[Option<Found>]) -> Result<Envelope, Malformed> {
+        let body = input.body;
         let mut cached_digest = None;
         let mut digest = || cached_digest.get_or_insert_with(|| hex_sha256(body)).clone();
 
-        let text = |steps, digest: &mut dyn FnMut() -> String| {
-            first_text(steps, headers, uri, verified, &found, digest)
-        };
+        let text =
+            |steps, digest: &mut dyn FnMut() -> String| first_text(steps, input, found, digest);
 
-        let Some((event_type, _)) = text(&self.event_type, &mut digest)? else {
-            return Err(Malformed("the event has no type"));
+        let event_type = match text(&self.event_type, &mut digest)? {
+            Some((event_type, _)) => event_type.into_boxed_str(),
+            None => self.default_type.clone().ok_or(Malformed("the event has no type"))?,
         };
-        let handshake = self.handshakes.iter().any(|h| **h == *event_type);
-        let id = text(&self.id, &mut digest)?;
-        if id.is_none() && !handshake {
+        let Some((id, id_step)) = text(&self.id, &mut digest)? else {
             return Err(Malformed("the event has no id"));
-        }
-        let version = text(&self.version, &mut digest)?
-            .map_or_else(|| self.default_version.clone(), |(v, _)| v.into_boxed_str());
+        };
+        let version = match text(&self.version, &mut digest)? {
+            Some((version, _)) if self.numeric_versions => numeric_version(version),
+            Some((version, _)) => version.into_boxed_str(),
+            None => self.default_version.clone(),
+        };
         let timestamp = self.timestamp.iter().find_map(|step| match step {
-            Step::SignedTimestamp => verified.timestamp(),
+            Step::SignedTimestamp => input.verified.timestamp(),
             Step::Body(slot) => found[*slot].as_ref().and_then(Found::as_unix_seconds),
             Step::Header(name) => {
-                headers.get(name).and_then(|v| unix_seconds(v.to_str().ok()?.trim()))
+                input.headers.get(name).and_then(|v| unix_seconds(v.to_str().ok()?.trim()))
             }
             Step::BodyDigest | Step::SignedId | Step::Query(_) => None,
         });
 
-        let scheme = verified.scheme();
-        let dedupe_key = id.as_ref().map(|(id, step)| {
-            let by_digest = match self.dedupe_key {
-                DedupeKey::Id => matches!(step, Step::BodyDigest),
-                DedupeKey::BodyDigest => true,
-                DedupeKey::SignedIdOrDigest => {
-                    matches!(step, Step::BodyDigest) || !step.is_signed()
-                }
-            };
-            if by_digest {
-                format!("{scheme}:sha256:{}", digest())
-            } else if id.len() <= MAX_PLAIN_ID && !id.chars().any(char::is_control) {
-                format!("{scheme}:id:{id}")
-            } else {
-                format!("{scheme}:id-sha256:{}", hex_sha256(id.as_bytes()))
+        let scheme = input.verified.scheme();
+        // `None`: key on the body digest.
+        let key_id = match self.dedupe_key {
+            DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(id.clone()),
+            DedupeKey::Id | DedupeKey::BodyDigest => None,
+            DedupeKey::SignedIdOrDigest if matches!(id_step, Step::BodyDigest) => None,
+            DedupeKey::SignedIdOrDigest if id_step.is_signed() => Some(id.clone()),
+            // The id came from an unsigned header: the first signed source
+            // present instead, else the digest.
+            DedupeKey::SignedIdOrDigest => {
+                let signed: Vec<Step> = self
+                    .id
+                    .iter()
+                    .filter(|step| step.is_signed() && !matches!(step, Step::BodyDigest))
+                    .cloned()
+                    .collect();
+                first_text(&signed, input, found, &mut digest)?.map(|(id, _)| id)
             }
-        });
+        };
+        let dedupe_key = match key_id {
+            None => format!("{scheme}:sha256:{}", digest()),
+            Some(id) if id.len() <= MAX_PLAIN_ID && !id.chars().any(char::is_control) => {
+                format!("{scheme}:id:{id}")
+            }
+            Some(id) => format!("{scheme}:id-sha256:{}", hex_sha256(id.as_bytes())),
+        };
         Ok(Envelope {
             scheme,
-            id_signed: id.as_ref().is_some_and(|(_, step)| step.is_signed()),
-            id: id.map(|(id, _)| id.into_boxed_str()),
-            event_type: event_type.into_boxed_str(),
+            id_signed: id_step.is_signed(),
+            id: id.into_boxed_str(),
+            event_type,
             version,
             timestamp,
-            dedupe_key: dedupe_key.map(String::into_boxed_str),
-            handshake,
+            dedupe_key: dedupe_key.into_boxed_str(),
+            batch: None,
         })
+    }
+}
+
+/// `1.0` and `1.0.0` as `1`: trailing zero parts of a version made of
+/// digits and dots are dropped; anything else is kept as written.
+fn numeric_version(version: String) -> Box<str> {
+    let numeric = !version.is_empty()
+        && version
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric {
+        return version.into_boxed_str();
+    }
+    let mut trimmed = version.as_str();
+    while let Some(rest) = trimmed.strip_suffix(".0") {
+        trimmed = rest;
+    }
+    trimmed.into()
+}
+
+impl From<ProbeError> for Malformed {
+    fn from(error: ProbeError) -> Self {
+        match error {
+            ProbeError::NotJsonObject => Malformed("the body is not a JSON object"),
+            ProbeError::Ambiguous => Malformed("an envelope field is repeated"),
+        }
     }
 }
 
@@ -152,16 +252,14 @@ impl Extractor {
 /// gave it.
 fn first_text<'s>(
     steps: &'s [Step],
-    headers: &HeaderMap,
-    uri: &Uri,
-    verified: &Verified,
+    input: &Input<'_>,
     found: &[Option<Found>],
     digest: &mut dyn FnMut() -> String,
 ) -> Result<Option<(String, &'s Step)>, Malformed> {
     for step in steps {
         let value = match step {
-            Step::Header(name) => header(headers, name)?,
-            Step::Query(name) => query_parameter(uri, name)?,
+            Step::Header(name) => header(input.headers, name)?,
+            Step::Query(name) => query_parameter(input.uri, name)?,
             Step::Body(slot) => match found[*slot].clone() {
                 None => None,
                 Some(value) => Some(
@@ -171,7 +269,7 @@ fn first_text<'s>(
                 ),
             },
             Step::BodyDigest => Some(digest()),
-            Step::SignedId => verified.signed_id().map(str::to_owned),
+            Step::SignedId => input.verified.signed_id().map(str::to_owned),
             Step::SignedTimestamp => None,
         };
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -235,7 +333,8 @@ fn hex_sha256(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::config::Preset;
+    use crate::scheme::Scheme as _;
+    use crate::scheme::Stripe;
 
     fn verified(scheme: &'static str, body: &'static [u8]) -> Verified {
         Verified::new(scheme).with_body(bytes::Bytes::from_static(body))
@@ -251,25 +350,25 @@ mod tests {
 
     #[test]
     fn long_or_odd_ids_are_hashed_into_the_key() {
-        let extractor = Extractor::new(&EnvelopeConfig::preset(Preset::Stripe));
+        let extractor = Extractor::new(&Stripe::new(["whsec_x"]).unwrap().envelope());
         let long = format!(r#"{{"id":"{}","type":"t"}}"#, "x".repeat(201));
         let body: &'static [u8] = Box::leak(long.into_bytes().into_boxed_slice());
         let envelope = extractor
             .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
             .unwrap();
-        assert!(envelope.dedupe_key().unwrap().starts_with("stripe:id-sha256:"));
-        assert_eq!(envelope.id().unwrap().len(), 201);
+        assert!(envelope.dedupe_key().starts_with("stripe:id-sha256:"));
+        assert_eq!(envelope.id().len(), 201);
 
         let body = br#"{"id":"a\u0000b","type":"t"}"#;
         let envelope = extractor
             .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
             .unwrap();
-        assert!(envelope.dedupe_key().unwrap().starts_with("stripe:id-sha256:"));
+        assert!(envelope.dedupe_key().starts_with("stripe:id-sha256:"));
     }
 
     #[test]
     fn fields_of_the_wrong_kind_are_malformed() {
-        let extractor = Extractor::new(&EnvelopeConfig::preset(Preset::Stripe));
+        let extractor = Extractor::new(&Stripe::new(["whsec_x"]).unwrap().envelope());
         for body in [
             &br#"{"id":{"x":1},"type":"t"}"#[..],
             br#"{"id":"1","type":true}"#,
@@ -287,8 +386,25 @@ mod tests {
         let envelope = extractor
             .extract(&HeaderMap::new(), &Uri::from_static("/"), &verified("stripe", body))
             .unwrap();
-        assert_eq!(envelope.id(), Some("42"));
+        assert_eq!(envelope.id(), "42");
         assert_eq!(envelope.version(), "1");
         assert_eq!(envelope.timestamp(), Some(17));
+    }
+
+    #[test]
+    fn numeric_versions_drop_trailing_zero_parts() {
+        for (raw, read) in [
+            ("1", "1"),
+            ("1.0", "1"),
+            ("1.0.0", "1"),
+            ("2.10", "2.10"),
+            ("1.05", "1.05"),
+            ("0.0", "0"),
+            ("v1.0", "v1.0"),
+            ("1..0", "1..0"),
+            ("2024-06-20", "2024-06-20"),
+        ] {
+            assert_eq!(&*numeric_version(raw.to_owned()), read, "{raw}");
+        }
     }
 }

@@ -7,101 +7,54 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::config::{DedupeKey, EnvelopeConfig, Preset};
 use super::extract::Extractor;
-use crate::Rejection;
 use crate::future::ResponseFuture;
-use crate::scheme::Verified;
-
-/// Which extractor applies to a request.
-#[derive(Debug, Clone)]
-enum Select {
-    /// The preset of the scheme that verified the request.
-    ByScheme(Vec<(Preset, Extractor)>),
-    /// One configuration for every request.
-    Fixed(Extractor),
-}
-
-impl Select {
-    fn extractors_mut(&mut self) -> Box<dyn Iterator<Item = &mut Extractor> + '_> {
-        match self {
-            Select::ByScheme(all) => Box::new(all.iter_mut().map(|(_, e)| e)),
-            Select::Fixed(one) => Box::new(std::iter::once(one)),
-        }
-    }
-
-    fn for_scheme(&self, scheme: &str) -> &Extractor {
-        match self {
-            Select::Fixed(one) => one,
-            Select::ByScheme(all) => {
-                let preset = Preset::for_scheme(scheme);
-                &all.iter().find(|(p, _)| *p == preset).expect("every preset is compiled").1
-            }
-        }
-    }
-}
+use crate::rejection::Rejection;
+use crate::scheme::{AckStyle, DedupeKey, EnvelopeConfig, Scheme, Verified};
 
 /// Applies [`ExtractEnvelope`]: reads the event envelope of verified
-/// requests; see the [module documentation](crate::envelope).
+/// requests as a scheme's conventions say; see the
+/// [module documentation](crate::envelope).
 #[derive(Clone)]
 pub struct EnvelopeLayer {
-    select: Arc<Select>,
+    extractor: Arc<Extractor>,
 }
 
 impl EnvelopeLayer {
-    /// Reads each request with the [`Preset`] of the scheme that verified
-    /// it ([`Preset::for_scheme`]).
-    pub fn new() -> Self {
-        let all = Preset::ALL
-            .iter()
-            .map(|&preset| (preset, Extractor::new(&EnvelopeConfig::preset(preset))))
-            .collect();
-        Self { select: Arc::new(Select::ByScheme(all)) }
+    /// Reads requests as `scheme`'s conventions say
+    /// ([`Scheme::envelope`]): put it inside a
+    /// [`VerifyLayer`](crate::VerifyLayer) with the same scheme.
+    pub fn for_scheme<S: Scheme + ?Sized>(scheme: &S) -> Self {
+        Self::with_config(scheme.envelope())
     }
 
-    /// Reads every request with one preset, whatever scheme verified it.
-    pub fn preset(preset: Preset) -> Self {
-        Self::with_config(EnvelopeConfig::preset(preset))
-    }
-
-    /// Reads every request with this configuration.
+    /// Reads requests with this configuration.
     pub fn with_config(config: EnvelopeConfig) -> Self {
-        Self { select: Arc::new(Select::Fixed(Extractor::new(&config))) }
+        Self { extractor: Arc::new(Extractor::new(&config)) }
     }
 
-    /// The version of events that do not say theirs (default `"1"`);
-    /// applies to every preset.
+    /// The version of events that do not say theirs (default `"1"`).
     pub fn default_version(mut self, version: impl Into<Box<str>>) -> Self {
-        let version = version.into();
-        for extractor in Arc::make_mut(&mut self.select).extractors_mut() {
-            extractor.default_version = version.clone();
-        }
+        Arc::make_mut(&mut self.extractor).default_version = version.into();
         self
     }
 
-    /// What dedupe claims (default: the id); applies to every preset. See
+    /// What dedupe keys on (default: the scheme's choice); see
     /// [`DedupeKey`].
     pub fn dedupe_key(mut self, key: DedupeKey) -> Self {
-        for extractor in Arc::make_mut(&mut self.select).extractors_mut() {
-            extractor.dedupe_key = key;
-        }
+        Arc::make_mut(&mut self.extractor).dedupe_key = key;
         self
     }
-}
 
-impl Default for EnvelopeLayer {
-    fn default() -> Self {
-        Self::new()
+    /// How a kept delivery is to be acknowledged, as the conventions say.
+    pub(crate) fn ack_style(&self) -> AckStyle {
+        self.extractor.ack
     }
 }
 
 impl fmt::Debug for EnvelopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match &*self.select {
-            Select::ByScheme(_) => "by scheme",
-            Select::Fixed(_) => "fixed",
-        };
-        f.debug_struct("EnvelopeLayer").field("presets", &mode).finish_non_exhaustive()
+        f.debug_struct("EnvelopeLayer").finish_non_exhaustive()
     }
 }
 
@@ -109,7 +62,7 @@ impl<S> Layer<S> for EnvelopeLayer {
     type Service = ExtractEnvelope<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ExtractEnvelope { inner, select: self.select.clone() }
+        ExtractEnvelope { inner, extractor: self.extractor.clone() }
     }
 }
 
@@ -119,7 +72,7 @@ impl<S> Layer<S> for EnvelopeLayer {
 #[derive(Clone)]
 pub struct ExtractEnvelope<S> {
     inner: S,
-    select: Arc<Select>,
+    extractor: Arc<Extractor>,
 }
 
 impl<S> ExtractEnvelope<S> {
@@ -164,8 +117,7 @@ where
             rejection.log();
             return ResponseFuture::rejected(rejection);
         };
-        let extractor = self.select.for_scheme(verified.scheme());
-        match extractor.extract(request.headers(), request.uri(), verified) {
+        match self.extractor.extract(request.headers(), request.uri(), verified) {
             Ok(envelope) => {
                 tracing::trace!(
                     target: "hookwarden::envelope",

@@ -7,45 +7,41 @@
 //! parsing the whole body into a tree, and leaves an [`Envelope`] in the
 //! request's extensions for the dedupe layer and your handler.
 //!
-//! | preset | id | type | version | timestamp |
-//! | --- | --- | --- | --- | --- |
-//! | Standard Webhooks | `webhook-id` (signed) | body `type` | body `version` | `webhook-timestamp` (signed) |
-//! | GitHub | `X-GitHub-Delivery` | `X-GitHub-Event` | — | — |
-//! | Stripe | body `id` | body `type` | body `api_version` | body `created`, else the signed `t` |
-//! | Slack | body `event_id` | body `type` | — | body `event_time`, else the signed timestamp |
-//! | Shopify | `X-Shopify-Webhook-Id`, else `X-Shopify-Event-Id` | `X-Shopify-Topic` | `X-Shopify-API-Version` | — |
-//! | Logto | none sent: SHA-256 of the body | body `event` | — | — |
-//! | generic | body `/id`, else `X-Webhook-Id` | body `/type` | body `/version` | the signed timestamp, if any |
-//!
-//! A missing version is the [default version](EnvelopeConfig::default_version)
-//! (`"1"` unless configured). Every field can be moved with an
-//! [`EnvelopeConfig`] ([`Source::Header`], [`Source::JsonPointer`], …).
+//! Each [`Scheme`](crate::Scheme) says where its sender puts these fields
+//! ([`Scheme::envelope`](crate::Scheme::envelope), an
+//! [`EnvelopeConfig`]); the README's schemes table lists them. A missing
+//! version is the [default version](EnvelopeConfig::default_version) (`"1"`
+//! unless configured). Every field can be moved with an [`EnvelopeConfig`]
+//! ([`Source::Header`](crate::scheme::Source::Header),
+//! [`Source::JsonPointer`](crate::scheme::Source::JsonPointer), …).
 //!
 //! An authentic request that is not a readable event is answered 400
-//! `malformed_event`: the body is not a JSON object (even when every field
-//! comes from headers), the type or id is missing or empty, a field is an
-//! object, array or boolean, or a wanted key appears twice in the body.
+//! `malformed_event`: the body is not a JSON object (or, for senders that
+//! post forms or batches, not a form or a JSON array of objects), the type
+//! or id is missing or empty, a field is an object, array or boolean, or a
+//! wanted key appears twice in the body.
+//!
+//! Handshakes (Slack's `url_verification`, Discord's PING, …) never get
+//! here: [`VerifyLayer`](crate::VerifyLayer) answers them.
 //!
 //! # Dedupe keys and what is signed
 //!
-//! [`Envelope::dedupe_key`] is what [`DedupeLayer`](crate::dedupe::DedupeLayer)
-//! claims. By default it is the event id; Standard Webhooks signs its id,
-//! Stripe and Slack carry it in the signed body, but GitHub and Shopify send
-//! it in a header no signature covers, so a captured delivery replayed with
-//! a fresh id would be processed again. [`DedupeKey::SignedIdOrDigest`] keys
-//! those schemes on a SHA-256 of the raw body instead; see [`DedupeKey`].
+//! [`Envelope::dedupe_key`] is what the inbox (or
+//! [`DedupeLayer`](crate::dedupe::DedupeLayer)) keys on. Where the scheme
+//! signs the id (Standard Webhooks' `webhook-id`, a body field of Stripe or
+//! Slack), it is the id; where the id is an unsigned header (GitHub,
+//! Shopify, …), it is a SHA-256 of the raw body, so a captured delivery
+//! replayed under a fresh id is still a duplicate. See
+//! [`DedupeKey`](crate::scheme::DedupeKey).
 //!
-//! # Slack
+//! # Batches
 //!
-//! Only JSON Events API callbacks are events. Slash commands and
-//! interactivity payloads are form-encoded: give them a route with
-//! [`VerifyLayer`](crate::VerifyLayer) alone, or they are refused as
-//! `malformed_event`. Slack's `url_verification` handshake carries no
-//! `event_id`: its envelope has no id ([`Envelope::is_handshake`] is true),
-//! the dedupe layer lets it through unclaimed, and the handler (or a later
-//! layer) answers its `challenge`. Other notices without an `event_id`
-//! (`app_rate_limited`) are `malformed_event` unless declared with
-//! [`EnvelopeConfig::handshake_type`].
+//! A sender that posts several events in one body (SendGrid,
+//! [`BodyFormat::JsonBatch`](crate::scheme::BodyFormat::JsonBatch)) gets an
+//! envelope of type `batch` for the whole body, keyed on its digest, and
+//! one [`Batched`] event per element with its own envelope and bytes:
+//! [`Envelope::batch`]. The [`Receiver`](crate::Receiver) keeps each
+//! element as its own delivery.
 //!
 //! # Example
 //!
@@ -61,27 +57,27 @@
 //!     "ok"
 //! }
 //!
+//! let stripe = Stripe::new(["whsec_test"])?;
+//! // Stripe's conventions: id, type and `api_version` in the body.
+//! let envelope = EnvelopeLayer::for_scheme(&stripe).default_version("2024-06-20");
 //! let app: Router = Router::new().route(
 //!     "/webhooks/stripe",
-//!     post(on_event).route_layer(
-//!         ServiceBuilder::new()
-//!             .layer(VerifyLayer::new(Stripe::new(["whsec_test"])?))
-//!             // The preset follows the verifying scheme; or fix one with
-//!             // `EnvelopeLayer::preset(Preset::Stripe)`.
-//!             .layer(EnvelopeLayer::new().default_version("2024-06-20")),
-//!     ),
+//!     post(on_event)
+//!         .route_layer(ServiceBuilder::new().layer(VerifyLayer::new(stripe)).layer(envelope)),
 //! );
 //! # let _ = app;
 //! # Ok::<(), hookwarden::ConfigError>(())
 //! ```
 
-mod config;
 mod extract;
 mod layer;
 mod probe;
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 pub use crate::future::ResponseFuture;
-pub use config::{DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Preset, Source};
 pub use layer::{EnvelopeLayer, ExtractEnvelope};
 
 /// What a verified delivery says about itself, left in the request's
@@ -91,13 +87,33 @@ pub use layer::{EnvelopeLayer, ExtractEnvelope};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     scheme: &'static str,
-    id: Option<Box<str>>,
+    id: Box<str>,
     id_signed: bool,
     event_type: Box<str>,
     version: Box<str>,
     timestamp: Option<u64>,
-    dedupe_key: Option<Box<str>>,
-    handshake: bool,
+    dedupe_key: Box<str>,
+    batch: Option<Arc<[Batched]>>,
+}
+
+/// One event of a [batch](Envelope::batch): its envelope and its own bytes
+/// (a slice of the verified body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batched {
+    envelope: Envelope,
+    body: Bytes,
+}
+
+impl Batched {
+    /// The event's envelope, read from its element.
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The element's exact bytes.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
 }
 
 impl Envelope {
@@ -106,10 +122,9 @@ impl Envelope {
         self.scheme
     }
 
-    /// The event id; `None` only for a [handshake](Self::is_handshake)
-    /// that carries none.
-    pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
+    /// The event id.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// Whether the signature covers the id (a signed header, a body field
@@ -118,7 +133,8 @@ impl Envelope {
         self.id_signed
     }
 
-    /// The event type, e.g. `"invoice.paid"` or `"push"`.
+    /// The event type, e.g. `"invoice.paid"` or `"push"` (`"batch"` for
+    /// the envelope around a batch).
     pub fn event_type(&self) -> &str {
         &self.event_type
     }
@@ -135,14 +151,14 @@ impl Envelope {
     }
 
     /// The idempotency key, namespaced by scheme (`stripe:id:evt_…`,
-    /// `github:sha256:…`); `None` exactly when there is no id.
-    pub fn dedupe_key(&self) -> Option<&str> {
-        self.dedupe_key.as_deref()
+    /// `github:sha256:…`).
+    pub fn dedupe_key(&self) -> &str {
+        &self.dedupe_key
     }
 
-    /// Whether this is a handshake (Slack's `url_verification`): answered
-    /// synchronously, never deduplicated.
-    pub fn is_handshake(&self) -> bool {
-        self.handshake
+    /// The events of a batch body, each with its own envelope; `None` for
+    /// a body that is one event.
+    pub fn batch(&self) -> Option<&[Batched]> {
+        self.batch.as_deref()
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::config::JsonPointer;
+use crate::scheme::JsonPointer;
 
 /// A value found at one of the wanted paths.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +108,34 @@ impl Paths {
             .map_err(|_| ProbeError::NotJsonObject)?;
         if ambiguous {
             return Err(ProbeError::Ambiguous);
+        }
+        Ok(found)
+    }
+}
+
+impl Paths {
+    /// Reads the wanted top-level fields of an
+    /// `application/x-www-form-urlencoded` body (percent-decoded; deeper
+    /// paths are never found).
+    pub(crate) fn probe_form(&self, body: &[u8]) -> Result<Vec<Option<Found>>, ProbeError> {
+        let mut found = vec![None; self.slots];
+        for (key, value) in form_urlencoded::parse(body) {
+            let Some(slot) = self
+                .root
+                .children
+                .iter()
+                .find(|(token, _)| **token == *key)
+                .and_then(|(_, node)| node.slot)
+            else {
+                continue;
+            };
+            match &found[slot] {
+                Some(Found::Str(earlier)) if *earlier != *value => {
+                    return Err(ProbeError::Ambiguous);
+                }
+                Some(_) => {}
+                None => found[slot] = Some(Found::Str(value.into_owned())),
+            }
         }
         Ok(found)
     }

@@ -4,14 +4,22 @@
 //! The signature is one header holding the hex or base64 tag, optionally
 //! after a prefix like `sha256=`. Optionally a timestamp header is read,
 //! checked against the tolerance window and signed with the body as
-//! `timestamp.body`.
+//! `timestamp.body`; a timestamp the signature does not cover is never
+//! checked (anyone could change it), so configuring one without signing it
+//! is refused.
+//!
+//! Its defaults accept the sender most webhook guides show, as written:
+//! `X-Webhook-Signature: <hex HMAC-SHA256 of JSON.stringify(payload)>`, an
+//! optional `X-Webhook-Version`, and no id at all (the id is then the
+//! digest of the body); see [`EnvelopeConfig::generic`].
 
 use std::borrow::Cow;
 
 use http::HeaderName;
 
+use super::conventions::EnvelopeConfig;
 use super::{Scheme, SignedRequest, Verified, VerifyError};
-use crate::ConfigError;
+use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, Mac};
 
 /// How the tag is written in the header.
@@ -38,7 +46,8 @@ pub enum SignedContent {
 /// A generic HMAC-SHA256 scheme, configured with [`GenericHmac::builder`].
 ///
 /// Defaults: header `X-Webhook-Signature`, hex, an optional `sha256=`
-/// prefix, no timestamp, the body signed.
+/// prefix, no timestamp, the body signed, the
+/// [generic conventions](EnvelopeConfig::generic).
 ///
 /// ```
 /// use hookwarden::scheme::{Encoding, GenericHmac, SignedContent};
@@ -63,6 +72,7 @@ pub struct GenericHmac {
     timestamp_header: Option<HeaderName>,
     signed: SignedContent,
     secrets: HmacSecrets,
+    envelope: EnvelopeConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +110,7 @@ impl GenericHmac {
             timestamp_header: None,
             signed: SignedContent::Body,
             secrets: HmacSecrets::new(name, secrets)?,
+            envelope: EnvelopeConfig::generic(),
         })
     }
 
@@ -149,20 +160,20 @@ impl Scheme for GenericHmac {
             Encoding::Base64 => Mac::from_base64(value)?,
         };
         let mut verified = Verified::new(self.name);
+        // `build` makes sure a timestamp header is always signed.
         let matched = match &self.timestamp_header {
             Some(name) => {
                 let raw = request.header(name)?.ok_or(VerifyError::MalformedSignature)?;
                 verified = verified.with_timestamp(request.check_timestamp(raw)?);
-                match self.signed {
-                    SignedContent::TimestampDotBody => {
-                        self.secrets.verify(&[raw, b".", request.body()], &[received])
-                    }
-                    SignedContent::Body => self.secrets.verify(&[request.body()], &[received]),
-                }
+                self.secrets.verify(&[raw, b".", request.body()], &[received])
             }
             None => self.secrets.verify(&[request.body()], &[received]),
         };
         if matched { Ok(verified) } else { Err(VerifyError::InvalidSignature) }
+    }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        self.envelope.clone()
     }
 }
 
@@ -176,6 +187,7 @@ pub struct GenericHmacBuilder {
     prefix: Option<Option<String>>,
     timestamp_header: Option<String>,
     signed: SignedContent,
+    envelope: Option<EnvelopeConfig>,
 }
 
 impl std::fmt::Debug for GenericHmacBuilder {
@@ -220,9 +232,11 @@ impl GenericHmacBuilder {
         self
     }
 
-    /// A header with the Unix timestamp of sending; it is checked against
-    /// the tolerance window. Unless [`signed_content`](Self::signed_content)
-    /// says otherwise, the timestamp is then signed as `timestamp.body`.
+    /// A header with the Unix timestamp of sending, signed as
+    /// `timestamp.body` and checked against the tolerance window. (Setting
+    /// [`signed_content`](Self::signed_content) back to the body alone is
+    /// refused by [`build`](Self::build): an unsigned timestamp proves
+    /// nothing.)
     pub fn timestamp_header(mut self, name: impl Into<String>) -> Self {
         self.timestamp_header = Some(name.into());
         self.signed = SignedContent::TimestampDotBody;
@@ -235,15 +249,33 @@ impl GenericHmacBuilder {
         self
     }
 
+    /// Where the envelope fields are (default
+    /// [`EnvelopeConfig::generic`]).
+    pub fn envelope(mut self, config: EnvelopeConfig) -> Self {
+        self.envelope = Some(config);
+        self
+    }
+
     /// Checks the configuration and pre-keys the secrets.
     pub fn build(self) -> Result<GenericHmac, ConfigError> {
         let header = parse_header(self.header.as_deref().unwrap_or("x-webhook-signature"))?;
         let timestamp_header = self.timestamp_header.as_deref().map(parse_header).transpose()?;
-        if self.signed == SignedContent::TimestampDotBody && timestamp_header.is_none() {
-            return Err(ConfigError::Invalid {
-                what: "hmac signed content",
-                reason: "signing the timestamp needs a timestamp header".into(),
-            });
+        match (self.signed, &timestamp_header) {
+            (SignedContent::TimestampDotBody, None) => {
+                return Err(ConfigError::Invalid {
+                    what: "hmac signed content",
+                    reason: "signing the timestamp needs a timestamp header".into(),
+                });
+            }
+            (SignedContent::Body, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    what: "hmac timestamp header",
+                    reason: "a timestamp the signature does not cover could be changed by anyone; \
+                             sign it (SignedContent::TimestampDotBody) or do not check it"
+                        .into(),
+                });
+            }
+            _ => {}
         }
         let prefix = match self.prefix {
             None => Some((Cow::Borrowed("sha256="), Prefix::Optional)),
@@ -259,10 +291,18 @@ impl GenericHmacBuilder {
             timestamp_header,
             signed: self.signed,
             secrets: HmacSecrets::new("hmac", self.secrets.iter().map(|s| s.as_slice()))?,
+            envelope: self.envelope.unwrap_or_default(),
         })
     }
 }
 
 fn parse_header(name: &str) -> Result<HeaderName, ConfigError> {
     HeaderName::try_from(name).map_err(|_| ConfigError::InvalidHeaderName { name: name.to_owned() })
+}
+
+/// The headers a [`GenericHmac`] scheme expects, signed with its first
+/// secret (the timestamp is used only if the scheme has a timestamp header).
+#[cfg(feature = "testing")]
+pub fn sign(scheme: &GenericHmac, timestamp: u64, body: &[u8]) -> http::HeaderMap {
+    scheme.sign_headers(timestamp, body)
 }

@@ -4,9 +4,10 @@
 //! timestamp, so a captured delivery verifies forever: dedupe on a digest of
 //! the body, and keep the secret secret.
 
+use super::conventions::{DedupeKey, EnvelopeConfig, header};
 use super::generic_hmac::{Encoding, GenericHmac};
 use super::{Scheme, SignedRequest, Verified, VerifyError};
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// GitHub's webhook signature (`X-Hub-Signature-256`).
 ///
@@ -46,4 +47,20 @@ impl Scheme for GitHub {
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         self.0.verify(request)
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![header("x-github-delivery")],
+            vec![header("x-github-event")],
+            Vec::new(),
+            Vec::new(),
+        )
+        .dedupe_key(DedupeKey::SignedIdOrDigest)
+    }
+}
+
+/// GitHub's `X-Hub-Signature-256` header.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, body: &[u8]) -> http::HeaderMap {
+    GitHub::new([secret]).expect("a non-empty secret").0.sign_headers(0, body)
 }

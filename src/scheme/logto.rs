@@ -4,9 +4,10 @@
 //! Logto sends no event id and signs no timestamp: the dedupe key is a
 //! digest of the body.
 
+use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::generic_hmac::{Encoding, GenericHmac};
 use super::{Scheme, SignedRequest, Verified, VerifyError};
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Logto's webhook signature (`logto-signature-sha-256`).
 ///
@@ -45,4 +46,19 @@ impl Scheme for Logto {
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         self.0.verify(request)
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![Source::BodyDigest],
+            vec![pointer("/event")],
+            Vec::new(),
+            Vec::new(),
+        )
+    }
+}
+
+/// Logto's `logto-signature-sha-256` header.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, body: &[u8]) -> http::HeaderMap {
+    Logto::new([secret]).expect("a non-empty secret").0.sign_headers(0, body)
 }

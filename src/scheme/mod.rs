@@ -52,91 +52,97 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
 use http::header::AsHeaderName;
+use http::{HeaderMap, Uri};
 
-use crate::Rejection;
+pub use crate::error::VerifyError;
 
-mod generic_hmac;
-mod github;
-mod logto;
-mod shopify;
-mod slack;
-mod standard_webhooks;
-mod stripe;
+mod conventions;
+pub(crate) mod generic_hmac;
+pub(crate) mod github;
+mod handshake;
+pub(crate) mod logto;
+pub(crate) mod shopify;
+pub(crate) mod slack;
+pub(crate) mod standard_webhooks;
+pub(crate) mod stripe;
 
+pub use conventions::{
+    AckStyle, BodyFormat, DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Source,
+};
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
+pub use handshake::Handshake;
 pub use logto::Logto;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
 
-/// A way of signing webhook deliveries.
+/// A sender: how it signs a delivery, and its conventions.
 ///
 /// Implementations must compare in constant time and must not log or return
-/// anything derived from a secret.
+/// anything derived from a secret. Only [`name`](Self::name) and
+/// [`verify`](Self::verify) are required; the conventions default to the
+/// generic ones.
 pub trait Scheme: Send + Sync + fmt::Debug + 'static {
-    /// A short lowercase name, e.g. `"github"`; recorded in [`Verified`].
+    /// A short lowercase name, e.g. `"github"`; recorded in [`Verified`]
+    /// and the first part of every dedupe key.
     fn name(&self) -> &'static str;
 
     /// Checks the request's signature over its exact body bytes.
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError>;
-}
 
-impl<T: Scheme + ?Sized> Scheme for std::sync::Arc<T> {
-    fn name(&self) -> &'static str {
-        (**self).name()
+    /// Where this sender puts the envelope fields (id, type, version,
+    /// timestamp), what dedupe keys on, what the body is and how a kept
+    /// delivery is acknowledged; [`EnvelopeConfig::generic`] unless
+    /// overridden.
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::generic()
     }
 
-    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        (**self).verify(request)
-    }
-}
-
-impl<T: Scheme + ?Sized> Scheme for Box<T> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-
-    fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        (**self).verify(request)
+    /// The synchronous answer this request needs, if it is a handshake
+    /// rather than an event (Slack's `url_verification`, Discord's PING, …).
+    ///
+    /// Called only after [`verify`](Self::verify) succeeded, with the same
+    /// request; `None` (the default) for events.
+    fn handshake(&self, request: &SignedRequest<'_>, verified: &Verified) -> Option<Handshake> {
+        let _ = (request, verified);
+        None
     }
 }
 
-/// Why a signature check failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum VerifyError {
-    /// The signature header is missing.
-    #[error("the signature header is missing")]
-    MissingSignature,
-    /// A signature, timestamp or id header cannot be parsed, or is given
-    /// twice with different values.
-    #[error("the signature header cannot be parsed")]
-    MalformedSignature,
-    /// No signature matches any active secret.
-    #[error("no signature matches")]
-    InvalidSignature,
-    /// The signed timestamp is too far in the past or the future.
-    #[error("the timestamp is outside the tolerance window")]
-    TimestampOutOfTolerance,
-}
+macro_rules! forward_scheme {
+    ($($pointer:ident),*) => {$(
+        impl<T: Scheme + ?Sized> Scheme for $pointer<T> {
+            fn name(&self) -> &'static str {
+                (**self).name()
+            }
 
-impl From<VerifyError> for Rejection {
-    fn from(error: VerifyError) -> Self {
-        match error {
-            VerifyError::MissingSignature => Rejection::MissingSignature,
-            VerifyError::MalformedSignature => Rejection::MalformedSignature,
-            VerifyError::InvalidSignature => Rejection::InvalidSignature,
-            VerifyError::TimestampOutOfTolerance => Rejection::TimestampOutOfTolerance,
+            fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
+                (**self).verify(request)
+            }
+
+            fn envelope(&self) -> EnvelopeConfig {
+                (**self).envelope()
+            }
+
+            fn handshake(
+                &self,
+                request: &SignedRequest<'_>,
+                verified: &Verified,
+            ) -> Option<Handshake> {
+                (**self).handshake(request, verified)
+            }
         }
-    }
+    )*};
 }
+
+forward_scheme!(Arc, Box);
 
 /// What a scheme sees of a request: headers, the exact body bytes, the
 /// current time and the tolerance for timestamps.
@@ -146,13 +152,27 @@ pub struct SignedRequest<'a> {
     body: &'a [u8],
     now: u64,
     tolerance: Duration,
+    uri: Option<&'a Uri>,
 }
 
 impl<'a> SignedRequest<'a> {
     /// A request as received at `now` (Unix seconds), with timestamps
     /// accepted up to `tolerance` away from `now` in either direction.
     pub fn new(headers: &'a HeaderMap, body: &'a [u8], now: u64, tolerance: Duration) -> Self {
-        Self { headers, body, now, tolerance }
+        Self { headers, body, now, tolerance, uri: None }
+    }
+
+    /// The request's target (path and query, as received), for schemes
+    /// that sign the URL (Twilio, Square) together with the public URL
+    /// they were configured with.
+    pub fn with_uri(mut self, uri: &'a Uri) -> Self {
+        self.uri = Some(uri);
+        self
+    }
+
+    /// The request's target, when known (see [`with_uri`](Self::with_uri)).
+    pub fn uri(&self) -> Option<&'a Uri> {
+        self.uri
     }
 
     /// The request headers.
@@ -287,6 +307,18 @@ impl fmt::Debug for Verified {
             .field("body_len", &self.body.len())
             .finish()
     }
+}
+
+/// A header value for a test signer.
+#[cfg(feature = "testing")]
+pub(crate) fn ascii(text: String) -> http::HeaderValue {
+    http::HeaderValue::try_from(text).expect("signed header values are ASCII")
+}
+
+/// Whether `needle` occurs in `haystack`: a cheap test before parsing a
+/// body for a handshake.
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
 }
 
 /// Splits `s` on `sep`; past `max` parts the iterator yields an error, so

@@ -3,9 +3,10 @@
 //! Shopify signs no timestamp and not its webhook id
 //! (`X-Shopify-Webhook-Id`): dedupe on a digest of the body.
 
+use super::conventions::{DedupeKey, EnvelopeConfig, header};
 use super::generic_hmac::{Encoding, GenericHmac};
 use super::{Scheme, SignedRequest, Verified, VerifyError};
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// Shopify's webhook signature (`X-Shopify-Hmac-Sha256`).
 ///
@@ -39,4 +40,20 @@ impl Scheme for Shopify {
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         self.0.verify(request)
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![header("x-shopify-webhook-id"), header("x-shopify-event-id")],
+            vec![header("x-shopify-topic")],
+            vec![header("x-shopify-api-version")],
+            Vec::new(),
+        )
+        .dedupe_key(DedupeKey::SignedIdOrDigest)
+    }
+}
+
+/// Shopify's `X-Shopify-Hmac-Sha256` header.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, body: &[u8]) -> http::HeaderMap {
+    Shopify::new([secret]).expect("a non-empty secret").0.sign_headers(0, body)
 }

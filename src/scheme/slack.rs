@@ -6,8 +6,10 @@
 
 use http::HeaderName;
 
-use super::{Scheme, SignedRequest, Verified, VerifyError};
-use crate::ConfigError;
+use super::conventions::{EnvelopeConfig, Source, pointer};
+use super::handshake::Handshake;
+use super::{Scheme, SignedRequest, Verified, VerifyError, contains};
+use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, Mac};
 
 static X_SLACK_SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
@@ -56,4 +58,48 @@ impl Scheme for Slack {
             Err(VerifyError::InvalidSignature)
         }
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![pointer("/event_id")],
+            vec![pointer("/type")],
+            Vec::new(),
+            vec![pointer("/event_time"), Source::SignedTimestamp],
+        )
+    }
+
+    /// `url_verification`: the `challenge` is echoed as
+    /// `{"challenge":…}`.
+    fn handshake(&self, request: &SignedRequest<'_>, _: &Verified) -> Option<Handshake> {
+        #[derive(serde::Deserialize)]
+        struct UrlVerification<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+            #[serde(borrow)]
+            challenge: Option<std::borrow::Cow<'a, str>>,
+        }
+        // Cheap test first: events do not mention it.
+        let body = request.body();
+        if !contains(body, b"url_verification") {
+            return None;
+        }
+        let parsed: UrlVerification<'_> = serde_json::from_slice(body).ok()?;
+        if parsed.kind != "url_verification" {
+            return None;
+        }
+        let reply = serde_json::json!({ "challenge": parsed.challenge? });
+        Some(Handshake::json("url_verification", reply.to_string().into_bytes()))
+    }
+}
+
+/// Slack's `X-Slack-Signature` and `X-Slack-Request-Timestamp` headers.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> http::HeaderMap {
+    let scheme = Slack::new([secret]).expect("a non-empty secret");
+    let ts = timestamp.to_string();
+    let tag = scheme.secrets.sign(&[b"v0:", ts.as_bytes(), b":", body]);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-slack-request-timestamp", super::ascii(ts));
+    headers.insert("x-slack-signature", super::ascii(format!("v0={}", hex::encode(tag))));
+    headers
 }

@@ -13,8 +13,9 @@ use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use http::HeaderName;
 
+use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
-use crate::ConfigError;
+use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
 
 const NAME: &str = "standard-webhooks";
@@ -176,6 +177,15 @@ impl Scheme for StandardWebhooks {
         }
         Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![Source::SignedId],
+            vec![pointer("/type")],
+            vec![pointer("/version")],
+            vec![Source::SignedTimestamp],
+        )
+    }
 }
 
 #[cfg(feature = "ed25519")]
@@ -211,4 +221,56 @@ impl StandardWebhooks {
         }
         matched
     }
+}
+
+/// Standard Webhooks `v1` headers (`webhook-id`, `webhook-timestamp`,
+/// `webhook-signature`) for a `whsec_…` secret.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> http::HeaderMap {
+    let scheme = StandardWebhooks::new([secret]).expect("a valid whsec_ secret");
+    let secrets = scheme.hmac_secrets().expect("an HMAC scheme");
+    let ts = timestamp.to_string();
+    let tag = secrets.sign(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", super::ascii(id.to_owned()));
+    headers.insert("webhook-timestamp", super::ascii(ts));
+    headers.insert("webhook-signature", super::ascii(format!("v1,{}", STANDARD.encode(tag))));
+    headers
+}
+
+/// Standard Webhooks `v1a` (ed25519) headers for a `whsk_…` signing key
+/// (the base64 of a 32-byte seed).
+#[cfg(all(feature = "testing", feature = "ed25519"))]
+pub fn sign_ed25519(signing_key: &str, id: &str, timestamp: u64, body: &[u8]) -> http::HeaderMap {
+    use ed25519_dalek::Signer as _;
+    let key = ed25519_signing_key(signing_key);
+    let ts = timestamp.to_string();
+    let message = [id.as_bytes(), b".", ts.as_bytes(), b".", body].concat();
+    let signature = key.sign(&message);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("webhook-id", super::ascii(id.to_owned()));
+    headers.insert("webhook-timestamp", super::ascii(ts));
+    headers.insert(
+        "webhook-signature",
+        super::ascii(format!("v1a,{}", STANDARD.encode(signature.to_bytes()))),
+    );
+    headers
+}
+
+/// The `whpk_` public key that verifies signatures of a `whsk_` key.
+#[cfg(all(feature = "testing", feature = "ed25519"))]
+pub fn ed25519_public_key(signing_key: &str) -> String {
+    let key = ed25519_signing_key(signing_key);
+    format!("whpk_{}", STANDARD.encode(key.verifying_key().to_bytes()))
+}
+
+/// The key of a `whsk_…` string (the base64 of a 32-byte seed).
+#[cfg(all(feature = "testing", feature = "ed25519"))]
+fn ed25519_signing_key(signing_key: &str) -> ed25519_dalek::SigningKey {
+    let seed: [u8; 32] = STANDARD
+        .decode(signing_key.strip_prefix("whsk_").unwrap_or(signing_key))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .expect("a whsk_ key of 32 bytes");
+    ed25519_dalek::SigningKey::from_bytes(&seed)
 }

@@ -8,8 +8,9 @@
 
 use http::HeaderName;
 
+use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
-use crate::ConfigError;
+use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
 
 static STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
@@ -82,4 +83,24 @@ impl Scheme for Stripe {
             Err(VerifyError::InvalidSignature)
         }
     }
+
+    fn envelope(&self) -> EnvelopeConfig {
+        EnvelopeConfig::fields(
+            vec![pointer("/id")],
+            vec![pointer("/type")],
+            vec![pointer("/api_version")],
+            vec![pointer("/created"), Source::SignedTimestamp],
+        )
+    }
+}
+
+/// Stripe's `Stripe-Signature` header (`t=…,v1=…`) for an endpoint secret.
+#[cfg(feature = "testing")]
+pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> http::HeaderMap {
+    let scheme = Stripe::new([secret]).expect("a non-empty secret");
+    let ts = timestamp.to_string();
+    let tag = scheme.secrets.sign(&[ts.as_bytes(), b".", body]);
+    let mut headers = http::HeaderMap::new();
+    headers.insert("stripe-signature", super::ascii(format!("t={ts},v1={}", hex::encode(tag))));
+    headers
 }

@@ -12,7 +12,8 @@ use tower_service::Service;
 
 use super::layer::Config;
 use crate::Rejection;
-use crate::scheme::{SignedRequest, Verified};
+use crate::scheme::{Handshake, SignedRequest, Verified};
+use crate::telemetry;
 
 type Collect = Pin<Box<dyn Future<Output = Result<Bytes, Rejection>> + Send>>;
 
@@ -89,9 +90,12 @@ where
                     let mut parts = parts.take().expect("polled after completion");
                     let mut inner = inner.take().expect("polled after completion");
                     let body = match collected.and_then(|body| verify(config, &parts, body)) {
-                        Ok((verified, body)) => {
+                        Ok(Verdict::Pass(verified, body)) => {
                             parts.extensions.insert(verified);
                             body
+                        }
+                        Ok(Verdict::Handshake(handshake)) => {
+                            return Poll::Ready(Ok(handshake.into_response()));
                         }
                         Err(rejection) => return Poll::Ready(Ok(reject(rejection))),
                     };
@@ -108,16 +112,35 @@ where
     }
 }
 
-fn verify(config: &Config, parts: &Parts, body: Bytes) -> Result<(Verified, Bytes), Rejection> {
+/// What an authentic request gets.
+enum Verdict {
+    /// An event: on to the inner service.
+    Pass(Verified, Bytes),
+    /// A handshake: answered here.
+    Handshake(Handshake),
+}
+
+fn verify(config: &Config, parts: &Parts, body: Bytes) -> Result<Verdict, Rejection> {
     let now = config.clock.unix_now();
-    let request = SignedRequest::new(&parts.headers, &body, now, config.tolerance);
+    let request =
+        SignedRequest::new(&parts.headers, &body, now, config.tolerance).with_uri(&parts.uri);
     let verified = config.scheme.verify(&request)?;
     tracing::trace!(
         target: "hookwarden::verify",
         scheme = verified.scheme(),
         "signature verified"
     );
-    Ok((verified.with_body(body.clone()), body))
+    if let Some(handshake) = config.scheme.handshake(&request, &verified) {
+        tracing::debug!(
+            target: "hookwarden::verify",
+            scheme = verified.scheme(),
+            handshake = handshake.kind(),
+            "handshake answered"
+        );
+        telemetry::delivery("handshake");
+        return Ok(Verdict::Handshake(handshake));
+    }
+    Ok(Verdict::Pass(verified.with_body(body.clone()), body))
 }
 
 fn reject<ResBody: From<Bytes>>(rejection: Rejection) -> Response<ResBody> {

@@ -1,10 +1,16 @@
-//! Where each sender puts the envelope fields: presets and sources.
+//! A sender's conventions: where it puts the envelope fields, what dedupe
+//! keys on, what its body looks like and how a delivery is acknowledged.
+//!
+//! Each [`Scheme`](super::Scheme) gives its own [`EnvelopeConfig`] from
+//! [`Scheme::envelope`](super::Scheme::envelope); the
+//! [`EnvelopeLayer`](crate::envelope::EnvelopeLayer) reads requests as it
+//! says.
 
 use std::fmt;
 
 use http::HeaderName;
 
-use crate::ConfigError;
+use crate::error::ConfigError;
 
 /// The default version of events that do not say theirs.
 pub const DEFAULT_VERSION: &str = "1";
@@ -138,117 +144,77 @@ impl Source {
     }
 }
 
-/// What the dedupe layer claims in the idempotency store.
+/// What dedupe keys on: the inbox (or the dedupe layer's store) keeps one
+/// delivery per key.
 ///
 /// The key is always prefixed with the scheme name, so senders sharing one
 /// store cannot collide: `github:id:<delivery id>` or
 /// `github:sha256:<hex digest of the body>`.
 ///
-/// Which schemes sign their id:
-///
-/// | preset | id | signed? |
-/// | --- | --- | --- |
-/// | Standard Webhooks | `webhook-id` header | yes (part of the signed content) |
-/// | Stripe | body `id` | yes (the body is signed) |
-/// | Slack | body `event_id` | yes (the body is signed) |
-/// | GitHub | `X-GitHub-Delivery` header | **no** |
-/// | Shopify | `X-Shopify-Webhook-Id` / `X-Shopify-Event-Id` headers | **no** |
-/// | Logto | none sent: the body digest is the id | yes |
-/// | generic | body `/id`, else `X-Webhook-Id` header | body yes, header no |
-///
 /// An unsigned id can be changed by anyone who captured one genuine
 /// delivery: replaying its body with a fresh id header passes the signature
 /// check (GitHub and Shopify sign no timestamp either, so this works
-/// forever) and, keyed on the id, is processed again.
-/// [`SignedIdOrDigest`](Self::SignedIdOrDigest) closes that hole at the
-/// price of treating two deliveries with byte-identical bodies as one.
+/// forever) and, keyed on the id, would be processed again. So the schemes
+/// whose id is unsigned (GitHub, Shopify, Zoom, GitLab, Linear, Square,
+/// Twilio, Intercom and the generic scheme without a body id) default to
+/// [`SignedIdOrDigest`](Self::SignedIdOrDigest), which keys on the body
+/// digest there, at the price of treating two deliveries with
+/// byte-identical bodies as one; the header id is still reported as the
+/// event's id. The README's schemes table says which id each scheme signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DedupeKey {
-    /// The event id, wherever the preset reads it (the default).
+    /// The event id, wherever it is read from.
     #[default]
     Id,
     /// The SHA-256 of the exact body bytes, whatever the id.
     BodyDigest,
-    /// The id where the signature covers it, else the body digest: the
-    /// replay-proof choice for GitHub and Shopify.
+    /// The first source of the id that the signature covers and that is
+    /// present (a signed header, a body field), else the body digest: the
+    /// replay-proof choice for senders with unsigned id headers.
     SignedIdOrDigest,
 }
 
-/// A sender's conventions for the envelope fields.
-///
-/// [`Preset::for_scheme`] picks the one for a
-/// [`Scheme::name`](crate::Scheme::name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a sender's body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
-pub enum Preset {
-    /// Id `webhook-id` (signed), type body `type`, version body `version`,
-    /// timestamp `webhook-timestamp` (signed).
-    StandardWebhooks,
-    /// Id `X-GitHub-Delivery`, type `X-GitHub-Event`; no version, no
-    /// timestamp.
-    GitHub,
-    /// Id body `id`, type body `type`, version body `api_version`,
-    /// timestamp body `created` (else the signed `t`).
-    Stripe,
-    /// Id body `event_id`, type body `type` (`event_callback` for events),
-    /// timestamp body `event_time` (else the signed request timestamp). A
-    /// `url_verification` handshake has no id.
-    Slack,
-    /// Id `X-Shopify-Webhook-Id` (else `X-Shopify-Event-Id`), type
-    /// `X-Shopify-Topic`, version `X-Shopify-API-Version`; no timestamp.
-    Shopify,
-    /// No id is sent: the id is the body digest; type body `event`.
-    Logto,
-    /// Id body `/id` (else the `X-Webhook-Id` header), type body `/type`,
-    /// version body `/version`, the signed timestamp if any.
-    Generic,
+pub enum BodyFormat {
+    /// One JSON object per delivery (the default).
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded` fields (Twilio, Slack's slash
+    /// commands): a one-token [`JsonPointer`] such as `/MessageSid` names a
+    /// field, percent-decoded.
+    Form,
+    /// A JSON array of event objects (SendGrid): the delivery is
+    /// acknowledged as a whole, and each element is an event of its own,
+    /// with its own envelope read from the element and its own dedupe key.
+    JsonBatch,
 }
 
-impl Preset {
-    /// Every preset.
-    pub const ALL: [Preset; 7] = [
-        Preset::StandardWebhooks,
-        Preset::GitHub,
-        Preset::Stripe,
-        Preset::Slack,
-        Preset::Shopify,
-        Preset::Logto,
-        Preset::Generic,
-    ];
-
-    /// The preset for a scheme name (as in
-    /// [`Verified::scheme`](crate::Verified::scheme)); unknown names,
-    /// including `"hmac"` and your own schemes, get [`Preset::Generic`].
-    ///
-    /// ```
-    /// use hookwarden::envelope::Preset;
-    ///
-    /// assert_eq!(Preset::for_scheme("github"), Preset::GitHub);
-    /// assert_eq!(Preset::for_scheme("hmac"), Preset::Generic);
-    /// ```
-    pub fn for_scheme(scheme: &str) -> Self {
-        match scheme {
-            "standard-webhooks" => Self::StandardWebhooks,
-            "github" => Self::GitHub,
-            "stripe" => Self::Stripe,
-            "slack" => Self::Slack,
-            "shopify" => Self::Shopify,
-            "logto" => Self::Logto,
-            _ => Self::Generic,
-        }
-    }
+/// How a kept delivery is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AckStyle {
+    /// `202 {"status":"accepted","id":…}`, and `200 {"status":"duplicate",…}`
+    /// for a duplicate (the default).
+    #[default]
+    Json,
+    /// `204 No Content` for both (Discord requires it).
+    NoContent,
 }
 
-/// Where to read each envelope field, and how to key dedupe.
+/// A sender's conventions: where to read each envelope field, how to key
+/// dedupe, what the body is and how to acknowledge.
 ///
-/// Start from a [`Preset`] and override what differs:
+/// Every [`Scheme`](super::Scheme) gives its own from
+/// [`Scheme::envelope`](super::Scheme::envelope); change what differs:
 ///
 /// ```
-/// use hookwarden::envelope::{DedupeKey, EnvelopeConfig, Preset, Source};
+/// use hookwarden::scheme::{DedupeKey, EnvelopeConfig, Source};
 ///
 /// // Our own services: id in a header, type nested in the body.
-/// let config = EnvelopeConfig::preset(Preset::Generic)
+/// let config = EnvelopeConfig::generic()
 ///     .id([Source::header("X-Event-Id")?])?
 ///     .event_type([Source::json_pointer("/event/kind")?])?
 ///     .default_version("2023-10-16")
@@ -263,65 +229,69 @@ pub struct EnvelopeConfig {
     pub(crate) version: Vec<Source>,
     pub(crate) timestamp: Vec<Source>,
     pub(crate) default_version: Box<str>,
+    pub(crate) default_type: Option<Box<str>>,
+    pub(crate) numeric_versions: bool,
     pub(crate) dedupe_key: DedupeKey,
-    pub(crate) handshakes: Vec<Box<str>>,
+    pub(crate) body: BodyFormat,
+    pub(crate) ack: AckStyle,
 }
 
-fn header(name: &'static str) -> Source {
+/// A header source, for the built-in conventions.
+pub(crate) fn header(name: &'static str) -> Source {
     Source::Header(HeaderName::from_static(name))
 }
 
-fn pointer(pointer: &str) -> Source {
+/// A JSON pointer source, for the built-in conventions.
+pub(crate) fn pointer(pointer: &str) -> Source {
     Source::JsonPointer(JsonPointer::new(pointer).expect("a valid built-in pointer"))
 }
 
 impl EnvelopeConfig {
-    /// The settings of a preset; default version [`DEFAULT_VERSION`],
-    /// dedupe on the id.
-    pub fn preset(preset: Preset) -> Self {
-        let mut config = Self {
-            id: Vec::new(),
-            event_type: vec![pointer("/type")],
-            version: Vec::new(),
+    /// The conventions of the generic scheme, and the default of a scheme
+    /// that does not give its own:
+    ///
+    /// - id: the `X-Webhook-Id` header, else body `id`, else the SHA-256 of
+    ///   the body;
+    /// - type: body `type`, `event` or `event_type`;
+    /// - version: the `X-Webhook-Version` header, else body `version`, else
+    ///   [`DEFAULT_VERSION`]; a numeric version such as `1.0` is read as `1`
+    ///   (see [`numeric_versions`](Self::numeric_versions));
+    /// - timestamp: the signed one, if the scheme signs one;
+    /// - dedupe on [`DedupeKey::SignedIdOrDigest`]: the body `id` where the
+    ///   body has one, else the body digest, never the unsigned header.
+    pub fn generic() -> Self {
+        Self {
+            id: vec![header("x-webhook-id"), pointer("/id"), Source::BodyDigest],
+            event_type: vec![pointer("/type"), pointer("/event"), pointer("/event_type")],
+            version: vec![header("x-webhook-version"), pointer("/version")],
             timestamp: vec![Source::SignedTimestamp],
             default_version: DEFAULT_VERSION.into(),
-            dedupe_key: DedupeKey::Id,
-            handshakes: Vec::new(),
-        };
-        match preset {
-            Preset::StandardWebhooks => {
-                config.id = vec![Source::SignedId];
-                config.version = vec![pointer("/version")];
-            }
-            Preset::GitHub => {
-                config.id = vec![header("x-github-delivery")];
-                config.event_type = vec![header("x-github-event")];
-            }
-            Preset::Stripe => {
-                config.id = vec![pointer("/id")];
-                config.version = vec![pointer("/api_version")];
-                config.timestamp = vec![pointer("/created"), Source::SignedTimestamp];
-            }
-            Preset::Slack => {
-                config.id = vec![pointer("/event_id")];
-                config.timestamp = vec![pointer("/event_time"), Source::SignedTimestamp];
-                config.handshakes = vec!["url_verification".into()];
-            }
-            Preset::Shopify => {
-                config.id = vec![header("x-shopify-webhook-id"), header("x-shopify-event-id")];
-                config.event_type = vec![header("x-shopify-topic")];
-                config.version = vec![header("x-shopify-api-version")];
-            }
-            Preset::Logto => {
-                config.id = vec![Source::BodyDigest];
-                config.event_type = vec![pointer("/event")];
-            }
-            Preset::Generic => {
-                config.id = vec![pointer("/id"), header("x-webhook-id")];
-                config.version = vec![pointer("/version")];
-            }
+            default_type: None,
+            numeric_versions: true,
+            dedupe_key: DedupeKey::SignedIdOrDigest,
+            body: BodyFormat::Json,
+            ack: AckStyle::Json,
         }
-        config
+    }
+
+    /// Conventions with these sources and everything else as in
+    /// [`generic`](Self::generic) but plain: versions as written, dedupe on
+    /// the id. For the built-in schemes.
+    pub(crate) fn fields(
+        id: Vec<Source>,
+        event_type: Vec<Source>,
+        version: Vec<Source>,
+        timestamp: Vec<Source>,
+    ) -> Self {
+        Self {
+            id,
+            event_type,
+            version,
+            timestamp,
+            numeric_versions: false,
+            dedupe_key: DedupeKey::Id,
+            ..Self::generic()
+        }
     }
 
     /// Where the event id is read from, in order of preference (any
@@ -390,12 +360,42 @@ impl EnvelopeConfig {
         self
     }
 
-    /// Declares an event type that is a handshake: it may come without an
-    /// id, is never deduplicated and needs a synchronous answer (Slack's
-    /// `url_verification` is declared by its preset).
-    pub fn handshake_type(mut self, event_type: impl Into<Box<str>>) -> Self {
-        self.handshakes.push(event_type.into());
+    /// The type of events that do not say theirs (default: none, such an
+    /// event is `malformed_event`). For senders with a single kind of
+    /// delivery and no type field.
+    pub fn default_type(mut self, event_type: impl Into<Box<str>>) -> Self {
+        self.default_type = Some(event_type.into());
         self
+    }
+
+    /// Whether a version of digits and dots drops its trailing `.0` parts,
+    /// so `1.0` and `1.0.0` route as `1` (and `2.10` stays `2.10`).
+    pub fn numeric_versions(mut self, yes: bool) -> Self {
+        self.numeric_versions = yes;
+        self
+    }
+
+    /// What the body is (default JSON): see [`BodyFormat`].
+    pub fn body_format(mut self, format: BodyFormat) -> Self {
+        self.body = format;
+        self
+    }
+
+    /// How a kept delivery is acknowledged (default JSON): see [`AckStyle`].
+    pub fn ack_style(mut self, style: AckStyle) -> Self {
+        self.ack = style;
+        self
+    }
+
+    /// The configured acknowledgement.
+    pub fn ack(&self) -> AckStyle {
+        self.ack
+    }
+}
+
+impl Default for EnvelopeConfig {
+    fn default() -> Self {
+        Self::generic()
     }
 }
 
@@ -440,7 +440,7 @@ mod tests {
 
     #[test]
     fn sources_are_checked_per_field() {
-        let config = EnvelopeConfig::preset(Preset::Generic);
+        let config = EnvelopeConfig::generic();
         assert!(config.clone().id([Source::BodyDigest]).is_ok());
         assert!(config.clone().id([]).is_err());
         assert!(config.clone().id([Source::SignedTimestamp]).is_err());
@@ -450,21 +450,5 @@ mod tests {
         assert!(config.clone().timestamp([Source::SignedTimestamp]).is_ok());
         assert!(config.timestamp([Source::BodyDigest]).is_err());
         assert!(Source::header("bad header").is_err());
-    }
-
-    #[test]
-    fn scheme_names_map_to_presets() {
-        for (name, preset) in [
-            ("standard-webhooks", Preset::StandardWebhooks),
-            ("github", Preset::GitHub),
-            ("stripe", Preset::Stripe),
-            ("slack", Preset::Slack),
-            ("shopify", Preset::Shopify),
-            ("logto", Preset::Logto),
-            ("hmac", Preset::Generic),
-            ("acme", Preset::Generic),
-        ] {
-            assert_eq!(Preset::for_scheme(name), preset);
-        }
     }
 }
