@@ -14,7 +14,7 @@ use axum::{Extension, Router};
 use bytes::Bytes;
 use hookwarden::clock::FixedClock;
 use hookwarden::dedupe::{Attempt, Claims, DedupeLayer};
-use hookwarden::envelope::{DedupeKey, Envelope, EnvelopeLayer};
+use hookwarden::envelope::{Envelope, EnvelopeLayer};
 use hookwarden::scheme::{GitHub, Scheme, Slack, StandardWebhooks};
 use hookwarden::store::{BoxFuture, Claim, ClaimToken, IdempotencyStore, MemoryStore, StoreError};
 use hookwarden::{VerifyLayer, testing};
@@ -228,8 +228,7 @@ impl Handler {
             let this = this.clone();
             async move {
                 let call = this.calls.fetch_add(1, Ordering::SeqCst) + 1;
-                let id =
-                    request.extensions().get::<Envelope>().and_then(|e| e.id().map(str::to_owned));
+                let id = request.extensions().get::<Envelope>().map(|e| e.id().to_owned());
                 match (this.script)(call) {
                     Act::Ok => {}
                     Act::Status(status) => {
@@ -263,12 +262,13 @@ fn stack(
 > + Clone
 + Send
 + 'static {
-    stack_with(StandardWebhooks::new([WHSEC]).unwrap(), EnvelopeLayer::new(), store, handler)
+    stack_with(StandardWebhooks::new([WHSEC]).unwrap(), None, store, handler)
 }
 
+/// `envelope`: the scheme's own conventions unless given.
 fn stack_with(
     scheme: impl Scheme,
-    envelope: EnvelopeLayer,
+    envelope: Option<EnvelopeLayer>,
     store: Arc<dyn IdempotencyStore>,
     handler: &Handler,
 ) -> impl Service<
@@ -279,6 +279,7 @@ fn stack_with(
 > + Clone
 + Send
 + 'static {
+    let envelope = envelope.unwrap_or_else(|| EnvelopeLayer::for_scheme(&scheme));
     ServiceBuilder::new()
         .layer(VerifyLayer::new(scheme).clock(FixedClock::new(NOW)))
         .layer(envelope)
@@ -600,7 +601,7 @@ async fn without_verify_or_envelope_every_request_is_refused() {
         .layer(
             VerifyLayer::new(StandardWebhooks::new([WHSEC]).unwrap()).clock(FixedClock::new(NOW)),
         )
-        .layer(EnvelopeLayer::new())
+        .layer(EnvelopeLayer::for_scheme(&StandardWebhooks::new([WHSEC]).unwrap()))
         .service(handler.service());
     let response = service.oneshot(delivery("msg_1")).await.unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -610,21 +611,24 @@ async fn without_verify_or_envelope_every_request_is_refused() {
 }
 
 #[tokio::test]
-async fn the_slack_handshake_passes_unclaimed() {
+async fn the_slack_handshake_is_answered_before_dedupe() {
     const SLACK: &str = "8f742231b10e8888abcd99yyyzzz85a5";
     let store = Arc::new(Counting::default());
     let handler = Handler::new(|_| Act::Ok);
-    let service =
-        stack_with(Slack::new([SLACK]).unwrap(), EnvelopeLayer::new(), store.clone(), &handler);
+    let service = stack_with(Slack::new([SLACK]).unwrap(), None, store.clone(), &handler);
     let body = r#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
     for _ in 0..2 {
         let headers = testing::slack(SLACK, NOW, body.as_bytes());
         let response =
             service.clone().oneshot(testing::request("/slack", headers, body)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            json_body(response).await,
+            json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+        );
     }
-    assert_eq!(handler.calls(), 2);
-    assert_eq!(store.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(handler.calls(), 0, "answered by VerifyLayer");
+    assert_eq!(store.calls.load(Ordering::SeqCst), 0, "nothing claimed");
 }
 
 #[tokio::test]
@@ -639,12 +643,9 @@ async fn a_replay_with_a_fresh_unsigned_id_is_caught_by_the_body_digest() {
     };
     let store = Arc::new(MemoryStore::new());
     let handler = Handler::new(|_| Act::Ok);
-    let service = stack_with(
-        GitHub::new([SECRET]).unwrap(),
-        EnvelopeLayer::new().dedupe_key(DedupeKey::SignedIdOrDigest),
-        store,
-        &handler,
-    );
+    // GitHub's own conventions: the unsigned delivery id is reported, the
+    // body digest keys dedupe.
+    let service = stack_with(GitHub::new([SECRET]).unwrap(), None, store, &handler);
     let response =
         service.clone().oneshot(github("72d3162e-cc78-11e3-81ab-4c9367dc0958")).await.unwrap();
     assert_eq!(json_body(response).await["processed"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
@@ -660,14 +661,14 @@ async fn a_replay_with_a_fresh_unsigned_id_is_caught_by_the_body_digest() {
 #[tokio::test]
 async fn the_layers_stack_on_an_axum_route() {
     async fn on_event(Extension(event): Extension<Envelope>) -> String {
-        format!("processed {} {}", event.event_type(), event.id().unwrap_or_default())
+        format!("processed {} {}", event.event_type(), event.id())
     }
     let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::new());
     let webhooks = ServiceBuilder::new()
         .layer(
             VerifyLayer::new(StandardWebhooks::new([WHSEC]).unwrap()).clock(FixedClock::new(NOW)),
         )
-        .layer(EnvelopeLayer::new())
+        .layer(EnvelopeLayer::for_scheme(&StandardWebhooks::new([WHSEC]).unwrap()))
         .layer(DedupeLayer::from_shared(store));
     let app: Router = Router::new().route("/webhooks", post(on_event).route_layer(webhooks));
 
@@ -723,7 +724,7 @@ fn the_error_type_is_the_inner_services() {
     });
     let service = ServiceBuilder::new()
         .layer(VerifyLayer::new(StandardWebhooks::new([WHSEC]).unwrap()))
-        .layer(EnvelopeLayer::new())
+        .layer(EnvelopeLayer::for_scheme(&StandardWebhooks::new([WHSEC]).unwrap()))
         .layer(DedupeLayer::new(MemoryStore::new()))
         .service(inner);
     assert_infallible(&service);

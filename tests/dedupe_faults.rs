@@ -79,7 +79,7 @@ async fn serve(store: Arc<dyn IdempotencyStore>) -> Served {
     });
     let webhooks = ServiceBuilder::new()
         .layer(VerifyLayer::new(StandardWebhooks::new([SECRET]).unwrap()))
-        .layer(EnvelopeLayer::new())
+        .layer(EnvelopeLayer::for_scheme(&StandardWebhooks::new([SECRET]).unwrap()))
         .layer(DedupeLayer::from_shared(store).retry_after(Duration::from_secs(1)));
     let app = axum::Router::new().route("/webhooks", handler.route_layer(webhooks));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

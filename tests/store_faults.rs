@@ -94,7 +94,7 @@ mod through_the_layer {
     use bytes::Bytes;
     use hookwarden::dedupe::DedupeLayer;
     use hookwarden::envelope::EnvelopeLayer;
-    use hookwarden::scheme::GitHub;
+    use hookwarden::scheme::{DedupeKey, GitHub};
     use hookwarden::{VerifyLayer, testing};
     use http::{Request, Response, StatusCode};
     use http_body_util::{BodyExt, Full};
@@ -118,7 +118,11 @@ mod through_the_layer {
             let calls = self.calls.clone();
             let service = ServiceBuilder::new()
                 .layer(VerifyLayer::new(GitHub::new([SECRET]).unwrap()))
-                .layer(EnvelopeLayer::new())
+                // Keyed on the delivery id, so each `id` is its own claim.
+                .layer(
+                    EnvelopeLayer::for_scheme(&GitHub::new([SECRET]).unwrap())
+                        .dedupe_key(DedupeKey::Id),
+                )
                 .layer(DedupeLayer::from_shared(self.store.clone()))
                 .service_fn(move |_: Request<Full<Bytes>>| {
                     calls.fetch_add(1, Ordering::SeqCst);

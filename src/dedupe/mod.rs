@@ -85,10 +85,14 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! const SECRET: &str = "It's a Secret to Everybody";
+//! let github = GitHub::new([SECRET])?;
+//! // GitHub's conventions: its delivery id is unsigned, so the key is a
+//! // digest of the body.
+//! let envelope = EnvelopeLayer::for_scheme(&github);
 //! let webhooks = ServiceBuilder::new()
 //!     // Outermost first: verify, read the envelope, then claim.
-//!     .layer(VerifyLayer::new(GitHub::new([SECRET])?))
-//!     .layer(EnvelopeLayer::new())
+//!     .layer(VerifyLayer::new(github))
+//!     .layer(envelope)
 //!     .layer(DedupeLayer::new(MemoryStore::new()).lease(Duration::from_secs(60)));
 //! let app = Router::new().route("/webhooks", post(|| async { "processed" }).route_layer(webhooks));
 //!

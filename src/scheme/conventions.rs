@@ -18,7 +18,7 @@ pub const DEFAULT_VERSION: &str = "1";
 /// A JSON pointer (RFC 6901) into the body, such as `/data/object/id`.
 ///
 /// ```
-/// use hookwarden::envelope::JsonPointer;
+/// use hookwarden::scheme::JsonPointer;
 ///
 /// assert!(JsonPointer::new("/event/type").is_ok());
 /// assert!(JsonPointer::new("/a~1b").is_ok(), "`~1` is a `/` inside a key");
