@@ -1,5 +1,5 @@
 # Sourced by .ci/run (and usable by hand: `source .ci/services.sh`): installs
-# Redis and PostgreSQL from Debian's packages if missing, starts private
+# Redis, PostgreSQL and Node.js from Debian's packages if missing, starts private
 # instances on 127.0.0.1 and exports what the tests read:
 #
 #   HOOKWARDEN_TEST_REDIS_URL      redis://127.0.0.1:16379/
@@ -22,6 +22,8 @@ _hw_services() {
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         missing+=(postgresql)
     fi
+    # Node.js runs the common webhook sender as written (tests/vectors/).
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "services: installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -16,12 +16,10 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::routing::get;
 use hookwarden::dispatch::RetryPolicy;
-use hookwarden::event::{Event, EventType};
 use hookwarden::ip::{ClientIpSource, IpAllowlistLayer};
-use hookwarden::router::EventRouter;
 use hookwarden::{ConfigError, Receiver};
-use serde::Deserialize;
 
+use common::demo::{self, Demo};
 use common::{Args, DEMO_SECRET, SCHEMES};
 
 const USAGE: &str = "\
@@ -62,91 +60,6 @@ const OPTIONS: &[&str] = &[
     "fail-first",
 ];
 
-/// `user.registered`, version 1: the user's name is `name`.
-#[derive(Debug, Deserialize)]
-struct UserRegisteredV1 {
-    user_id: String,
-    name: String,
-}
-
-impl EventType for UserRegisteredV1 {
-    const TYPE: &'static str = "user.registered";
-    const VERSION: &'static str = "1";
-}
-
-/// `user.registered`, version 2: renamed to `display_name`. Version 1
-/// events are upcast to this, so one handler serves both.
-#[derive(Debug, Deserialize)]
-struct UserRegistered {
-    user_id: String,
-    display_name: String,
-}
-
-impl EventType for UserRegistered {
-    const TYPE: &'static str = "user.registered";
-    const VERSION: &'static str = "2";
-}
-
-impl From<UserRegisteredV1> for UserRegistered {
-    fn from(v1: UserRegisteredV1) -> Self {
-        Self { user_id: v1.user_id, display_name: v1.name }
-    }
-}
-
-/// How the demo handlers behave.
-#[derive(Debug, Clone, Copy)]
-struct Demo {
-    delay: Duration,
-    fail_first: u32,
-}
-
-impl Demo {
-    async fn work<T>(&self, event: &Event<T>) -> Result<(), String> {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        if event.attempt() <= self.fail_first {
-            return Err(format!(
-                "demo failure of attempt {} (--fail-first {})",
-                event.attempt(),
-                self.fail_first
-            ));
-        }
-        Ok(())
-    }
-}
-
-fn print_line<T>(event: &Event<T>, handler: &str, extra: Option<(&str, &str)>) {
-    let mut line = serde_json::json!({
-        "id": event.id(),
-        "type": event.event_type(),
-        "version": event.version(),
-        "attempt": event.attempt(),
-        "handler": handler,
-    });
-    if let Some((key, value)) = extra {
-        line[key] = value.into();
-    }
-    println!("{line}");
-}
-
-fn router(demo: Demo) -> EventRouter {
-    EventRouter::new()
-        .payload_at("data")
-        .on(move |event: Event<UserRegistered>| async move {
-            demo.work(&event).await?;
-            print_line(&event, "user_registered", Some(("display_name", &event.display_name)));
-            let _ = &event.user_id;
-            Ok::<_, String>(())
-        })
-        .upcast::<UserRegisteredV1, UserRegistered>()
-        .catch_all(move |event: Event<serde_json::Value>| async move {
-            demo.work(&event).await?;
-            print_line(&event, "catch_all", None);
-            Ok::<_, String>(())
-        })
-}
-
 fn allowlist(allow: &[String], trust: &[String]) -> Result<Option<IpAllowlistLayer>, ConfigError> {
     if allow.is_empty() && trust.is_empty() {
         return Ok(None);
@@ -186,8 +99,9 @@ async fn main() {
     let retry =
         RetryPolicy::default().with_max_attempts(args.parsed("max-attempts", USAGE).unwrap_or(5));
 
+    let report: demo::Report = std::sync::Arc::new(|line| println!("{line}"));
     let mut builder = Receiver::builder_shared(scheme)
-        .router(router(demo))
+        .router(demo::router(demo, report))
         .shared_inbox(inbox)
         .retry(retry)
         .default_version("1")

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each example uses a part
 
+pub(crate) mod demo;
+
 use std::sync::Arc;
 
 use hookwarden::ConfigError;
