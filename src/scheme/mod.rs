@@ -81,6 +81,8 @@ pub use logto::Logto;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
+#[cfg(feature = "ed25519")]
+pub use standard_webhooks::{MAX_PUBLIC_KEYS, MAX_V1A_SIGNATURES};
 pub use stripe::Stripe;
 
 /// A sender: how it signs a delivery, and its conventions.

@@ -18,6 +18,17 @@ use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
 use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
 
+/// At most this many `v1a` (ed25519) signatures are read from one request;
+/// more is malformed. With at most [`MAX_PUBLIC_KEYS`] keys, one
+/// unauthenticated request costs at most 12 ed25519 checks (each about a
+/// hundred times an HMAC over a small body).
+#[cfg(feature = "ed25519")]
+pub const MAX_V1A_SIGNATURES: usize = 3;
+
+/// At most this many `v1a` public keys are active at once.
+#[cfg(feature = "ed25519")]
+pub const MAX_PUBLIC_KEYS: usize = 4;
+
 const NAME: &str = "standard-webhooks";
 
 /// Header names (id, timestamp, signature): the standard ones, then Svix's.
@@ -105,6 +116,12 @@ impl StandardWebhooks {
         let key = ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
             ConfigError::UndecodableSecret { scheme: NAME, expected: "a valid ed25519 public key" }
         })?;
+        if self.public_keys.len() == MAX_PUBLIC_KEYS {
+            return Err(ConfigError::Invalid {
+                what: "standard-webhooks public keys",
+                reason: format!("at most {MAX_PUBLIC_KEYS} are active at once"),
+            });
+        }
         self.public_keys.push(key);
         Ok(self)
     }
@@ -149,6 +166,10 @@ impl Scheme for StandardWebhooks {
                 b"v1" => {
                     macs[n_macs] = Mac::from_base64(signature)?;
                     n_macs += 1;
+                }
+                #[cfg(feature = "ed25519")]
+                b"v1a" if ed_signatures.len() == MAX_V1A_SIGNATURES => {
+                    return Err(VerifyError::MalformedSignature);
                 }
                 #[cfg(feature = "ed25519")]
                 b"v1a" => ed_signatures.push(decode_ed25519(signature)?),

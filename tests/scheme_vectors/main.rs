@@ -408,6 +408,30 @@ mod standard_webhooks {
         }
 
         #[test]
+        fn the_work_of_one_request_is_capped() {
+            use hookwarden::scheme::{MAX_PUBLIC_KEYS, MAX_V1A_SIGNATURES};
+            // The published signature among `MAX_V1A_SIGNATURES` entries
+            // verifies; one entry more is refused before any check.
+            // Well formed (64 bytes), but no key's signature.
+            let decoy = format!("v1a,{}==", "A".repeat(86));
+            let entries = |n: usize| {
+                let mut all = vec![decoy.clone(); n - 1];
+                all.push(ED_SIGNATURE.to_owned());
+                with_signature(&all.join(" "))
+            };
+            assert_eq!(outcome(&public(), &entries(MAX_V1A_SIGNATURES), PAYLOAD, TS), Ok(()));
+            assert_eq!(
+                outcome(&public(), &entries(MAX_V1A_SIGNATURES + 1), PAYLOAD, TS),
+                Err(VerifyError::MalformedSignature)
+            );
+            // At most `MAX_PUBLIC_KEYS` keys are active.
+            let keys = vec![ED_PUBLIC_KEY; MAX_PUBLIC_KEYS];
+            assert!(StandardWebhooks::with_public_keys(&keys).is_ok());
+            let keys = vec![ED_PUBLIC_KEY; MAX_PUBLIC_KEYS + 1];
+            assert!(StandardWebhooks::with_public_keys(&keys).is_err());
+        }
+
+        #[test]
         fn public_key_is_derived() {
             assert_eq!(testing::ed25519_public_key(ED_SIGNING_KEY), ED_PUBLIC_KEY);
         }
