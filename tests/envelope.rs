@@ -436,3 +436,103 @@ async fn the_version_can_come_from_the_url() {
     assert_eq!(answer("/webhooks?version=").await.1["version"], "1", "empty counts as absent");
     assert_malformed(answer("/webhooks?version=3&version=4").await);
 }
+
+#[tokio::test]
+async fn form_bodies_are_read_field_by_field() {
+    use hookwarden::scheme::BodyFormat;
+    let config = EnvelopeConfig::generic()
+        .body_format(BodyFormat::Form)
+        .id([Source::json_pointer("/MessageSid").unwrap()])
+        .unwrap()
+        .event_type([Source::json_pointer("/MessageStatus").unwrap()])
+        .unwrap()
+        .default_type("sms");
+    let scheme = GenericHmac::builder().secret("s3cr3t").envelope(config.clone()).build().unwrap();
+    let body = b"AccountSid=AC123&MessageSid=SM%2F1&MessageStatus=delivered&Body=Hello+world";
+    let headers = testing::generic_hmac(&scheme, NOW, body);
+    let (status, envelope) = send(scheme, own, headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{envelope}");
+    assert_eq!(envelope["id"], "SM/1", "percent-decoded");
+    assert_eq!(envelope["type"], "delivered");
+    assert_eq!(envelope["key"], "hmac:id:SM/1", "the form is signed");
+
+    // No type field: the default type.
+    let scheme = GenericHmac::builder().secret("s3cr3t").envelope(config.clone()).build().unwrap();
+    let body = b"MessageSid=SM2&Body=hi";
+    let headers = testing::generic_hmac(&scheme, NOW, body);
+    let (_, envelope) = send(scheme, own, headers, body).await;
+    assert_eq!(envelope["type"], "sms");
+
+    // A field given twice with different values is ambiguous.
+    let scheme = GenericHmac::builder().secret("s3cr3t").envelope(config).build().unwrap();
+    let body = b"MessageSid=SM3&MessageSid=SM4";
+    let headers = testing::generic_hmac(&scheme, NOW, body);
+    assert_malformed(send(scheme, own, headers, body).await);
+}
+
+#[tokio::test]
+async fn a_batch_gets_one_envelope_per_event() {
+    use hookwarden::scheme::BodyFormat;
+    async fn batch_echo(
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let envelope = request.extensions().get::<Envelope>().expect("an envelope");
+        let events: Vec<Value> = envelope
+            .batch()
+            .expect("a batch")
+            .iter()
+            .map(|event| {
+                json!({
+                    "id": event.envelope().id(),
+                    "type": event.envelope().event_type(),
+                    "key": event.envelope().dedupe_key(),
+                    "timestamp": event.envelope().timestamp(),
+                    "body": String::from_utf8_lossy(event.body()),
+                })
+            })
+            .collect();
+        let body = json!({"type": envelope.event_type(), "key": envelope.dedupe_key(), "events": events});
+        Ok(Response::new(Full::new(Bytes::from(body.to_string()))))
+    }
+    let config = EnvelopeConfig::generic()
+        .body_format(BodyFormat::JsonBatch)
+        .id([Source::json_pointer("/sg_event_id").unwrap()])
+        .unwrap()
+        .timestamp([Source::json_pointer("/timestamp").unwrap()])
+        .unwrap();
+    let scheme = GenericHmac::builder().secret("s3cr3t").envelope(config).build().unwrap();
+    let body = br#"[{"email":"a@example.com","timestamp":1700000000,"event":"delivered","sg_event_id":"ev-1"},
+ {"email":"b@example.com","timestamp":1700000001,"event":"open","sg_event_id":"ev-2"}]"#;
+    let headers = testing::generic_hmac(&scheme, NOW, body);
+    let service = ServiceBuilder::new()
+        .layer(VerifyLayer::new(scheme.clone()).clock(FixedClock::new(NOW)))
+        .layer(own(&scheme))
+        .service(service_fn(batch_echo));
+    let response = service.oneshot(testing::request("/w", headers, body.to_vec())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(answer["type"], "batch");
+    assert_eq!(answer["key"], format!("hmac:sha256:{}", sha256_hex(body)));
+    assert_eq!(
+        answer["events"],
+        json!([
+            {"id": "ev-1", "type": "delivered", "key": "hmac:id:ev-1", "timestamp": 1_700_000_000,
+             "body": r#"{"email":"a@example.com","timestamp":1700000000,"event":"delivered","sg_event_id":"ev-1"}"#},
+            {"id": "ev-2", "type": "open", "key": "hmac:id:ev-2", "timestamp": 1_700_000_001,
+             "body": r#"{"email":"b@example.com","timestamp":1700000001,"event":"open","sg_event_id":"ev-2"}"#},
+        ]),
+        "each event's bytes are exactly its element's"
+    );
+
+    // Not an array, an empty one, or an element without an id.
+    for bad in [&br#"{"sg_event_id":"ev-1","event":"open"}"#[..], b"[]", br#"[{"event":"open"}]"#, b"[1]"] {
+        let config = EnvelopeConfig::generic()
+            .body_format(BodyFormat::JsonBatch)
+            .id([Source::json_pointer("/sg_event_id").unwrap()])
+            .unwrap();
+        let scheme = GenericHmac::builder().secret("s3cr3t").envelope(config).build().unwrap();
+        let headers = testing::generic_hmac(&scheme, NOW, bad);
+        assert_malformed(send(scheme, own, headers, bad).await);
+    }
+}
