@@ -67,7 +67,7 @@ use crate::future::BoxFuture;
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
 use crate::scheme::{DedupeKey, EnvelopeConfig, Scheme};
 use crate::telemetry;
-use crate::verify::{Verify, VerifyLayer};
+use crate::verify::{Tenants, Verify, VerifyLayer};
 use crate::{ConfigError, Rejection};
 
 type Pipeline = Verify<ExtractEnvelope<Ack>>;
@@ -116,6 +116,15 @@ impl ReceiverBuilder {
     /// (default: the scheme's conventions, [`Scheme::envelope`]).
     pub fn envelope(mut self, config: EnvelopeConfig) -> Self {
         self.envelope = config;
+        self
+    }
+
+    /// Serves many tenants of the sender: each delivery is verified with
+    /// the scheme of the tenant it names (see [`Tenants`]); the scheme
+    /// given to [`Receiver::builder`] then only gives the conventions (any
+    /// tenant's will do, built with a placeholder secret).
+    pub fn tenants(mut self, tenants: Tenants) -> Self {
+        self.verify = self.verify.with_tenants(tenants);
         self
     }
 

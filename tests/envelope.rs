@@ -491,7 +491,8 @@ async fn a_batch_gets_one_envelope_per_event() {
                 })
             })
             .collect();
-        let body = json!({"type": envelope.event_type(), "key": envelope.dedupe_key(), "events": events});
+        let body =
+            json!({"type": envelope.event_type(), "key": envelope.dedupe_key(), "events": events});
         Ok(Response::new(Full::new(Bytes::from(body.to_string()))))
     }
     let config = EnvelopeConfig::generic()
@@ -526,7 +527,9 @@ async fn a_batch_gets_one_envelope_per_event() {
     );
 
     // Not an array, an empty one, or an element without an id.
-    for bad in [&br#"{"sg_event_id":"ev-1","event":"open"}"#[..], b"[]", br#"[{"event":"open"}]"#, b"[1]"] {
+    for bad in
+        [&br#"{"sg_event_id":"ev-1","event":"open"}"#[..], b"[]", br#"[{"event":"open"}]"#, b"[1]"]
+    {
         let config = EnvelopeConfig::generic()
             .body_format(BodyFormat::JsonBatch)
             .id([Source::json_pointer("/sg_event_id").unwrap()])

@@ -139,11 +139,12 @@ impl Extractor {
             let envelope = self.read(&Input { body: &body, ..input }, &found)?;
             events.push(Batched { envelope, body });
         }
-        let scheme = input.verified.scheme();
+        let prefix = key_prefix(input.verified);
         let digest = hex_sha256(whole);
         Ok(Envelope {
-            scheme,
-            dedupe_key: format!("{scheme}:sha256:{digest}").into_boxed_str(),
+            scheme: input.verified.scheme(),
+            tenant: input.verified.tenant().map(Into::into),
+            dedupe_key: format!("{prefix}:sha256:{digest}").into_boxed_str(),
             id: digest.into_boxed_str(),
             id_signed: true,
             event_type: BATCH_TYPE.into(),
@@ -183,7 +184,7 @@ impl Extractor {
             Step::BodyDigest | Step::SignedId | Step::Query(_) => None,
         });
 
-        let scheme = input.verified.scheme();
+        let prefix = key_prefix(input.verified);
         // `None`: key on the body digest.
         let key_id = match self.dedupe_key {
             DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(id.clone()),
@@ -203,14 +204,15 @@ impl Extractor {
             }
         };
         let dedupe_key = match key_id {
-            None => format!("{scheme}:sha256:{}", digest()),
+            None => format!("{prefix}:sha256:{}", digest()),
             Some(id) if id.len() <= MAX_PLAIN_ID && !id.chars().any(char::is_control) => {
-                format!("{scheme}:id:{id}")
+                format!("{prefix}:id:{id}")
             }
-            Some(id) => format!("{scheme}:id-sha256:{}", hex_sha256(id.as_bytes())),
+            Some(id) => format!("{prefix}:id-sha256:{}", hex_sha256(id.as_bytes())),
         };
         Ok(Envelope {
-            scheme,
+            scheme: input.verified.scheme(),
+            tenant: input.verified.tenant().map(Into::into),
             id_signed: id_step.is_signed(),
             id: id.into_boxed_str(),
             event_type,
@@ -219,6 +221,16 @@ impl Extractor {
             dedupe_key: dedupe_key.into_boxed_str(),
             batch: None,
         })
+    }
+}
+
+/// What every dedupe key starts with: the scheme, and the tenant when each
+/// tenant has its own secrets (`github@acme`), so senders and tenants
+/// sharing one inbox never collide.
+fn key_prefix(verified: &Verified) -> std::borrow::Cow<'static, str> {
+    match verified.tenant() {
+        Some(tenant) => format!("{}@{tenant}", verified.scheme()).into(),
+        None => verified.scheme().into(),
     }
 }
 

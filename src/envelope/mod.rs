@@ -87,6 +87,7 @@ pub use layer::{EnvelopeLayer, ExtractEnvelope};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     scheme: &'static str,
+    tenant: Option<Box<str>>,
     id: Box<str>,
     id_signed: bool,
     event_type: Box<str>,
@@ -122,6 +123,12 @@ impl Envelope {
         self.scheme
     }
 
+    /// The tenant whose secrets verified the delivery, when each tenant
+    /// has its own ([`Tenants`](crate::verify::Tenants)).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// The event id.
     pub fn id(&self) -> &str {
         &self.id
@@ -151,7 +158,7 @@ impl Envelope {
     }
 
     /// The idempotency key, namespaced by scheme (`stripe:id:evt_…`,
-    /// `github:sha256:…`).
+    /// `github:sha256:…`) and tenant, if any (`github@acme:sha256:…`).
     pub fn dedupe_key(&self) -> &str {
         &self.dedupe_key
     }

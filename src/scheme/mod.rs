@@ -253,13 +253,14 @@ pub struct Verified {
     scheme: &'static str,
     timestamp: Option<u64>,
     signed_id: Option<Box<str>>,
+    tenant: Option<Box<str>>,
     body: Bytes,
 }
 
 impl Verified {
     /// Facts for a request verified by the scheme named `scheme`.
     pub fn new(scheme: &'static str) -> Self {
-        Self { scheme, timestamp: None, signed_id: None, body: Bytes::new() }
+        Self { scheme, timestamp: None, signed_id: None, tenant: None, body: Bytes::new() }
     }
 
     /// Records the signed timestamp (Unix seconds).
@@ -271,6 +272,11 @@ impl Verified {
     /// Records an event id that the signature covers.
     pub fn with_signed_id(mut self, id: &str) -> Self {
         self.signed_id = Some(id.into());
+        self
+    }
+
+    pub(crate) fn with_tenant(mut self, tenant: Box<str>) -> Self {
+        self.tenant = Some(tenant);
         self
     }
 
@@ -294,6 +300,13 @@ impl Verified {
         self.signed_id.as_deref()
     }
 
+    /// The tenant whose secrets verified the request, when the
+    /// [`VerifyLayer`](crate::VerifyLayer) serves
+    /// [several](crate::verify::Tenants).
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
     /// The exact body bytes that were verified (a cheap clone).
     pub fn body(&self) -> &Bytes {
         &self.body
@@ -306,6 +319,7 @@ impl fmt::Debug for Verified {
             .field("scheme", &self.scheme)
             .field("timestamp", &self.timestamp)
             .field("signed_id", &self.signed_id)
+            .field("tenant", &self.tenant)
             .field("body_len", &self.body.len())
             .finish()
     }

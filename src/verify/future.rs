@@ -12,10 +12,18 @@ use tower_service::Service;
 
 use super::layer::Config;
 use crate::Rejection;
-use crate::scheme::{Handshake, SignedRequest, Verified};
+use crate::scheme::{Handshake, Scheme, SignedRequest, Verified};
 use crate::telemetry;
 
-type Collect = Pin<Box<dyn Future<Output = Result<Bytes, Rejection>> + Send>>;
+/// What verification needs once the body is in: the body, the scheme, and
+/// the tenant when each tenant has its own scheme.
+pub(super) struct Collected {
+    pub(super) body: Bytes,
+    pub(super) scheme: Arc<dyn Scheme>,
+    pub(super) tenant: Option<Box<str>>,
+}
+
+pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejection>> + Send>>;
 
 pin_project! {
     /// Response future of [`Verify`](super::Verify).
@@ -89,7 +97,7 @@ where
                     let collected = ready!(collect.as_mut().poll(cx));
                     let mut parts = parts.take().expect("polled after completion");
                     let mut inner = inner.take().expect("polled after completion");
-                    let body = match collected.and_then(|body| verify(config, &parts, body)) {
+                    let body = match collected.and_then(|c| verify(config, c, &parts)) {
                         Ok(Verdict::Pass(verified, body)) => {
                             parts.extensions.insert(verified);
                             body
@@ -120,17 +128,18 @@ enum Verdict {
     Handshake(Handshake),
 }
 
-fn verify(config: &Config, parts: &Parts, body: Bytes) -> Result<Verdict, Rejection> {
+fn verify(config: &Config, collected: Collected, parts: &Parts) -> Result<Verdict, Rejection> {
+    let Collected { body, scheme, tenant } = collected;
     let now = config.clock.unix_now();
     let request =
         SignedRequest::new(&parts.headers, &body, now, config.tolerance).with_uri(&parts.uri);
-    let verified = config.scheme.verify(&request)?;
+    let verified = scheme.verify(&request)?;
     tracing::trace!(
         target: "hookwarden::verify",
         scheme = verified.scheme(),
         "signature verified"
     );
-    if let Some(handshake) = config.scheme.handshake(&request, &verified) {
+    if let Some(handshake) = scheme.handshake(&request, &verified) {
         tracing::debug!(
             target: "hookwarden::verify",
             scheme = verified.scheme(),
@@ -140,6 +149,10 @@ fn verify(config: &Config, parts: &Parts, body: Bytes) -> Result<Verdict, Reject
         telemetry::delivery("handshake");
         return Ok(Verdict::Handshake(handshake));
     }
+    let verified = match tenant {
+        Some(tenant) => verified.with_tenant(tenant),
+        None => verified,
+    };
     Ok(Verdict::Pass(verified.with_body(body.clone()), body))
 }
 

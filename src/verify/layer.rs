@@ -8,6 +8,7 @@ use http_body_util::Full;
 use tower_layer::Layer;
 
 use super::Verify;
+use super::tenants::Tenants;
 use crate::clock::{Clock, SystemClock};
 use crate::scheme::Scheme;
 
@@ -18,9 +19,16 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default tolerance for signed timestamps, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
+/// Who verifies: one scheme, or each tenant's.
+#[derive(Clone)]
+pub(crate) enum Schemes {
+    One(Arc<dyn Scheme>),
+    Tenants(Arc<Tenants>),
+}
+
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) scheme: Arc<dyn Scheme>,
+    pub(crate) scheme: Schemes,
     pub(crate) max_body: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) tolerance: Duration,
@@ -30,7 +38,13 @@ pub(crate) struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("scheme", &self.scheme.name())
+            .field(
+                "scheme",
+                &match &self.scheme {
+                    Schemes::One(scheme) => scheme.name(),
+                    Schemes::Tenants(_) => "per tenant",
+                },
+            )
             .field("max_body", &self.max_body)
             .field("body_timeout", &self.body_timeout)
             .field("tolerance", &self.tolerance)
@@ -58,6 +72,16 @@ impl VerifyLayer {
 
     /// Like [`new`](Self::new), for a scheme chosen at run time.
     pub fn from_shared(scheme: Arc<dyn Scheme>) -> Self {
+        Self::with_schemes(Schemes::One(scheme))
+    }
+
+    /// Verifies each request with the scheme of the tenant it names; see
+    /// [`Tenants`].
+    pub fn tenants(tenants: Tenants) -> Self {
+        Self::with_schemes(Schemes::Tenants(Arc::new(tenants)))
+    }
+
+    fn with_schemes(scheme: Schemes) -> Self {
         Self {
             config: Arc::new(Config {
                 scheme,
@@ -74,6 +98,13 @@ impl VerifyLayer {
 impl<B> VerifyLayer<B> {
     fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
+    }
+
+    /// Verifies with each tenant's scheme instead, keeping the other
+    /// settings.
+    pub(crate) fn with_tenants(mut self, tenants: Tenants) -> Self {
+        self.config_mut().scheme = Schemes::Tenants(Arc::new(tenants));
+        self
     }
 
     /// The largest body accepted, in bytes; larger ones get 413.

@@ -48,7 +48,9 @@ mod body;
 mod future;
 mod layer;
 mod service;
+mod tenants;
 
 pub use future::ResponseFuture;
 pub use layer::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, VerifyLayer};
 pub use service::Verify;
+pub use tenants::{LookupError, MAX_TENANT_LEN, TenantKey, Tenants};
