@@ -72,6 +72,7 @@ async fn main() {
     // The envelope headers each provider sends alongside its signature.
     let extra: &[(&str, &str)] = match scheme.as_str() {
         "github" => &[("x-github-delivery", &id), ("x-github-event", &kind)],
+        "hmac" => &[("x-webhook-version", &version)],
         "shopify" => &[
             ("x-shopify-webhook-id", &id),
             ("x-shopify-topic", &kind),
@@ -110,9 +111,15 @@ async fn main() {
 
 /// The demo event, shaped the way each provider shapes its bodies.
 fn demo_body(scheme: &str, id: &str, kind: &str, version: &str, timestamp: u64) -> String {
-    // Version 2 of user.registered renamed `name` to `display_name`.
-    let name_field = if version == "1" { "name" } else { "display_name" };
-    let data = serde_json::json!({ "user_id": "u_42", "email": "ada@example.com", name_field: "Ada Lovelace" });
+    // The canonical auth-service event; version 2 renamed `username` to
+    // `display_name`.
+    let name_field = if version == "1" { "username" } else { "display_name" };
+    let data = serde_json::json!({
+        "user_id": "u_42",
+        "email": "ada@example.com",
+        name_field: "ada",
+        "registered_at": timestamp,
+    });
     let body = match scheme {
         "stripe" => {
             serde_json::json!({ "id": id, "object": "event", "type": kind, "api_version": version, "created": timestamp, "data": data })
@@ -121,6 +128,8 @@ fn demo_body(scheme: &str, id: &str, kind: &str, version: &str, timestamp: u64) 
             serde_json::json!({ "type": "event_callback", "event_id": id, "event_time": timestamp, "event": { "type": kind, "user": "u_42" } })
         }
         "logto" => serde_json::json!({ "event": kind, "createdAt": timestamp, "data": data }),
+        // As most webhook guides write it: no id, the version in a header.
+        "hmac" => serde_json::json!({ "event": kind, "timestamp": timestamp, "data": data }),
         _ => {
             serde_json::json!({ "id": id, "type": kind, "version": version, "timestamp": timestamp, "data": data })
         }
