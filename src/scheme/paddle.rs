@@ -58,7 +58,8 @@ impl Scheme for Paddle {
         for pair in split_bounded(header, b';', MAX_SIGNATURES + 2) {
             let pair = pair?;
             let eq = pair.iter().position(|&b| b == b'=').ok_or(VerifyError::MalformedSignature)?;
-            let (key, value) = (pair[..eq].trim_ascii(), pair[eq + 1..].trim_ascii());
+            // Paddle writes no spaces: none are taken off.
+            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
             match key {
                 b"ts" => {
                     if timestamp.is_some_and(|t| t != value) {

@@ -1399,3 +1399,7 @@ mod generic_hmac {
         assert_debug_hides_secret(&GenericHmac::builder().secret(SECRET), SECRET);
     }
 }
+
+mod through_layers;
+
+mod paddle;
