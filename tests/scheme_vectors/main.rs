@@ -1403,3 +1403,9 @@ mod generic_hmac {
 mod through_layers;
 
 mod paddle;
+
+mod zoom;
+
+mod twitch;
+
+mod linear;
