@@ -30,11 +30,27 @@ const NAME: &str = "linear";
 /// the `Linear-Delivery` id header is not signed.
 ///
 /// ```
-/// use hookwarden::scheme::Linear;
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{Linear, Scheme, SignedRequest, VerifyError};
+/// use http::HeaderMap;
 ///
 /// // The signing secret shown on the webhook's page in Linear.
-/// let scheme = Linear::new(["lin_wh_your_signing_secret"]).unwrap();
-/// # let _ = scheme;
+/// let scheme = Linear::new(["lin_wh_your_signing_secret"])?;
+///
+/// let body = br#"{"type":"Issue","action":"create","data":{"id":"x"},"webhookTimestamp":1754629200000}"#;
+/// let mut headers = HeaderMap::new();
+/// headers.insert(
+///     "linear-signature",
+///     "bff1e292e09fc97289d6b8bbfd40caebc5000e49789f1b9fe7e801580669bb11".parse()?,
+/// );
+/// // The signature matches, then the body's `webhookTimestamp` is checked.
+/// let now = 1_754_629_200;
+/// let request = SignedRequest::new(&headers, body, now, Duration::from_secs(300));
+/// assert_eq!(scheme.verify(&request)?.timestamp(), Some(1_754_629_200));
+/// let later = SignedRequest::new(&headers, body, now + 301, Duration::from_secs(300));
+/// assert_eq!(scheme.verify(&later).unwrap_err(), VerifyError::TimestampOutOfTolerance);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Linear {

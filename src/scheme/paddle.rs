@@ -23,11 +23,24 @@ const NAME: &str = "paddle";
 /// covers it).
 ///
 /// ```
-/// use hookwarden::scheme::Paddle;
+/// use std::time::Duration;
 ///
-/// // The secret key of the notification destination.
-/// let scheme = Paddle::new(["pdl_ntfset_01gkpjp8bkm3tm53kdgkx6sms7_6h3qd3uFSi9YCD3OLYAShQI90XTI5vEI"]).unwrap();
-/// # let _ = scheme;
+/// use hookwarden::scheme::{Paddle, Scheme, SignedRequest};
+/// use http::HeaderMap;
+///
+/// // The secret key of the notification destination (here the one of
+/// // paddle-node-sdk's webhook tests).
+/// let scheme = Paddle::new(["VALID_SECRET"])?;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(
+///     "paddle-signature",
+///     "ts=1698796800;h1=a300428748dce5c70e4da19bffd60769591ea969c99dea3105d0ec9612cf43f9".parse()?,
+/// );
+/// let body = br#"{"data": ["1", "2"]}"#;
+/// let request = SignedRequest::new(&headers, body, 1_698_796_800, Duration::from_secs(300));
+/// assert_eq!(scheme.verify(&request)?.timestamp(), Some(1_698_796_800));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Paddle {

@@ -59,11 +59,29 @@ const MAX_AGE: u64 = 600;
 /// signed message id covers it).
 ///
 /// ```
-/// use hookwarden::scheme::Twitch;
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{Scheme, SignedRequest, Twitch};
+/// use http::HeaderMap;
 ///
 /// // The `secret` sent when creating the subscription (10 to 100 characters).
-/// let scheme = Twitch::new(["s3cre7-given-to-twitch"]).unwrap();
-/// # let _ = scheme;
+/// let scheme = Twitch::new(["hookwarden-twitch-secret"])?;
+///
+/// let body = br#"{"challenge":"pogchamp-kappa-360noscope-vohiyo","subscription":{"id":"f1c2a387-161a-49f9-a165-0f21d7a4e1c4","status":"webhook_callback_verification_pending","type":"channel.follow","version":"2","cost":0,"condition":{"broadcaster_user_id":"1337","moderator_user_id":"1337"},"transport":{"method":"webhook","callback":"https://example.com/webhooks/callback"},"created_at":"2019-11-16T10:11:12.634234626Z"}}"#;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("twitch-eventsub-message-id", "e76c6bd4-55c9-4987-8304-da1588d8988b".parse()?);
+/// headers.insert("twitch-eventsub-message-timestamp", "2019-11-16T10:11:12.634234626Z".parse()?);
+/// headers.insert("twitch-eventsub-message-type", "webhook_callback_verification".parse()?);
+/// headers.insert(
+///     "twitch-eventsub-message-signature",
+///     "sha256=c9028f74b875a399cb2a0f686b310d211969673ac5f55b9b983e05dbd765514d".parse()?,
+/// );
+/// let request = SignedRequest::new(&headers, body, 1_573_899_072, Duration::from_secs(300));
+/// let verified = scheme.verify(&request)?;
+/// assert_eq!(verified.signed_id(), Some("e76c6bd4-55c9-4987-8304-da1588d8988b"));
+/// let answer = scheme.handshake(&request, &verified).expect("a challenge");
+/// assert_eq!(&answer.body()[..], b"pogchamp-kappa-360noscope-vohiyo");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Twitch {

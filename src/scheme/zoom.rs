@@ -34,11 +34,31 @@ const URL_VALIDATION: &str = "endpoint.url_validation";
 /// the `x-zm-trackingid` id header is not signed.
 ///
 /// ```
-/// use hookwarden::scheme::Zoom;
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{Scheme, SignedRequest, Zoom};
+/// use http::HeaderMap;
 ///
 /// // The secret token from the app's "Features" page.
-/// let scheme = Zoom::new(["your_zoom_webhook_secret_token"]).unwrap();
-/// # let _ = scheme;
+/// let scheme = Zoom::new(["hookwarden-zoom-secret-token"])?;
+///
+/// // Zoom checks the endpoint: the answer carries the token's HMAC.
+/// let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+/// let mut headers = HeaderMap::new();
+/// headers.insert("x-zm-request-timestamp", "1635885799".parse()?);
+/// headers.insert(
+///     "x-zm-signature",
+///     "v0=7887958f35c8440c545932d88ac4a7126d9d2f4c894a52c14b267c2df3a7e1fe".parse()?,
+/// );
+/// let request = SignedRequest::new(&headers, body, 1_635_885_799, Duration::from_secs(300));
+/// let verified = scheme.verify(&request)?;
+/// let answer = scheme.handshake(&request, &verified).expect("a URL validation");
+/// let answer: serde_json::Value = serde_json::from_slice(answer.body())?;
+/// assert_eq!(
+///     answer["encryptedToken"],
+///     "1ff730556224a39c0a8ef255098fe49696119f29e95b7aee05cfd856ded043a5"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Zoom {
