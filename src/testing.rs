@@ -22,7 +22,9 @@ use http_body_util::Full;
 // Each signer lives beside its scheme, in `src/scheme/`.
 pub use crate::scheme::generic_hmac::sign as generic_hmac;
 pub use crate::scheme::github::sign as github;
+pub use crate::scheme::linear::sign as linear;
 pub use crate::scheme::logto::sign as logto;
+pub use crate::scheme::paddle::sign as paddle;
 pub use crate::scheme::shopify::sign as shopify;
 pub use crate::scheme::slack::sign as slack;
 pub use crate::scheme::standard_webhooks::sign as standard_webhooks;
@@ -31,6 +33,8 @@ pub use crate::scheme::standard_webhooks::{
     ed25519_public_key, sign_ed25519 as standard_webhooks_ed25519,
 };
 pub use crate::scheme::stripe::sign as stripe;
+pub use crate::scheme::twitch::sign as twitch;
+pub use crate::scheme::zoom::sign as zoom;
 
 /// A `POST` request with these headers and body, as a sender would make it.
 pub fn request(uri: &str, headers: HeaderMap, body: impl Into<Bytes>) -> Request<Full<Bytes>> {

@@ -12,12 +12,17 @@
 //! | [`Slack`] | `X-Slack-Signature` (`v0=<hex>`) | `v0:timestamp:body` | `X-Slack-Request-Timestamp` | — |
 //! | [`Shopify`] | `X-Shopify-Hmac-Sha256` (base64) | body | — | — |
 //! | [`Logto`] | `logto-signature-sha-256` (hex) | body | — | — |
+//! | [`Zoom`] | `x-zm-signature` (`v0=<hex>`) | `v0:timestamp:body` | `x-zm-request-timestamp` | — |
+//! | [`Twitch`] (EventSub) | `Twitch-Eventsub-Message-Signature` (`sha256=<hex>`) | `id` + `timestamp` + `body` | `Twitch-Eventsub-Message-Timestamp` (RFC 3339) | `Twitch-Eventsub-Message-Id` |
+//! | [`Paddle`] (Billing) | `Paddle-Signature` (`ts=…;h1=<hex>` …) | `ts:body` | `ts` | — |
+//! | [`Linear`] | `Linear-Signature` (hex) | body | body `webhookTimestamp` (ms), checked after the signature | — |
 //! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
 //!
 //! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
 //! a replayed delivery by age: pair them with the dedupe layer. Schemes whose
-//! delivery id is not signed (all but Standard Webhooks) should dedupe on a
-//! digest of the body rather than a header an attacker could change.
+//! delivery id is not signed (all but Standard Webhooks and Twitch) should
+//! dedupe on a digest of the body rather than a header an attacker could
+//! change.
 //!
 //! # Writing your own scheme
 //!
@@ -65,11 +70,15 @@ mod conventions;
 pub(crate) mod generic_hmac;
 pub(crate) mod github;
 mod handshake;
+pub(crate) mod linear;
 pub(crate) mod logto;
+pub(crate) mod paddle;
 pub(crate) mod shopify;
 pub(crate) mod slack;
 pub(crate) mod standard_webhooks;
 pub(crate) mod stripe;
+pub(crate) mod twitch;
+pub(crate) mod zoom;
 
 pub use conventions::{
     AckStyle, BodyFormat, DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Source,
@@ -77,13 +86,17 @@ pub use conventions::{
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
 pub use handshake::Handshake;
+pub use linear::Linear;
 pub use logto::Logto;
+pub use paddle::Paddle;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
 #[cfg(feature = "ed25519")]
 pub use standard_webhooks::{MAX_PUBLIC_KEYS, MAX_V1A_SIGNATURES};
 pub use stripe::Stripe;
+pub use twitch::Twitch;
+pub use zoom::Zoom;
 
 /// A sender: how it signs a delivery, and its conventions.
 ///

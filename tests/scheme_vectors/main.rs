@@ -1423,3 +1423,13 @@ mod generic_hmac {
         assert_debug_hides_secret(&GenericHmac::builder().secret(SECRET), SECRET);
     }
 }
+
+mod through_layers;
+
+mod paddle;
+
+mod zoom;
+
+mod twitch;
+
+mod linear;
