@@ -69,8 +69,8 @@ pub struct GenericHmac {
     header: HeaderName,
     encoding: Encoding,
     prefix: Option<(Cow<'static, str>, Prefix)>,
+    /// Set only when signed with the body (`build` refuses anything else).
     timestamp_header: Option<HeaderName>,
-    signed: SignedContent,
     secrets: HmacSecrets,
     envelope: EnvelopeConfig,
 }
@@ -108,7 +108,6 @@ impl GenericHmac {
                 (Cow::Borrowed(p), if required { Prefix::Required } else { Prefix::Optional })
             }),
             timestamp_header: None,
-            signed: SignedContent::Body,
             secrets: HmacSecrets::new(name, secrets)?,
             envelope: EnvelopeConfig::generic(),
         })
@@ -118,11 +117,9 @@ impl GenericHmac {
     pub(crate) fn sign_headers(&self, timestamp: u64, body: &[u8]) -> http::HeaderMap {
         use base64::Engine as _;
         let ts = timestamp.to_string();
-        let tag = match (self.signed, &self.timestamp_header) {
-            (SignedContent::TimestampDotBody, Some(_)) => {
-                self.secrets.sign(&[ts.as_bytes(), b".", body])
-            }
-            _ => self.secrets.sign(&[body]),
+        let tag = match &self.timestamp_header {
+            Some(_) => self.secrets.sign(&[ts.as_bytes(), b".", body]),
+            None => self.secrets.sign(&[body]),
         };
         let encoded = match self.encoding {
             Encoding::Hex => hex::encode(tag),
@@ -289,7 +286,6 @@ impl GenericHmacBuilder {
             encoding: self.encoding,
             prefix,
             timestamp_header,
-            signed: self.signed,
             secrets: HmacSecrets::new("hmac", self.secrets.iter().map(|s| s.as_slice()))?,
             envelope: self.envelope.unwrap_or_default(),
         })

@@ -8,7 +8,7 @@
 //! the `ed25519` feature, `v1a` entries are checked against `whpk_` public
 //! keys. Entries of other versions are ignored.
 
-#[cfg(feature = "ed25519")]
+#[cfg(any(feature = "ed25519", feature = "testing"))]
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 
 use http::HeaderName;
