@@ -13,6 +13,9 @@
 //! | [`Shopify`] | `X-Shopify-Hmac-Sha256` (base64) | body | — | — |
 //! | [`Logto`] | `logto-signature-sha-256` (hex) | body | — | — |
 //! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
+//! | `Discord` (feature `ed25519`) | `X-Signature-Ed25519` (hex ed25519) | `timestamp + body` | `X-Signature-Timestamp` | — (body digest) |
+//! | `SendGrid` (feature `p256`) | `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256) | `timestamp + body` | `X-Twilio-Email-Event-Webhook-Timestamp` | — (body: each event's `sg_event_id`) |
+//! | [`Mailgun`] | body `signature.signature` (hex) | `timestamp + token` only, **not the event data** | body `signature.timestamp` | `signature.token` |
 //!
 //! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
 //! a replayed delivery by age: pair them with the dedupe layer. Schemes whose
@@ -62,10 +65,15 @@ use http::{HeaderMap, Uri};
 pub use crate::error::VerifyError;
 
 mod conventions;
+#[cfg(feature = "ed25519")]
+pub(crate) mod discord;
 pub(crate) mod generic_hmac;
 pub(crate) mod github;
 mod handshake;
 pub(crate) mod logto;
+pub(crate) mod mailgun;
+#[cfg(feature = "p256")]
+pub(crate) mod sendgrid;
 pub(crate) mod shopify;
 pub(crate) mod slack;
 pub(crate) mod standard_webhooks;
@@ -74,10 +82,15 @@ pub(crate) mod stripe;
 pub use conventions::{
     AckStyle, BodyFormat, DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Source,
 };
+#[cfg(feature = "ed25519")]
+pub use discord::Discord;
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
 pub use handshake::Handshake;
 pub use logto::Logto;
+pub use mailgun::Mailgun;
+#[cfg(feature = "p256")]
+pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;
