@@ -1,34 +1,6 @@
 //! Discord webhook events: `X-Signature-Ed25519: <hex>` over
 //! `timestamp + body`, with the timestamp in `X-Signature-Timestamp`
 //! (feature `ed25519`).
-//!
-//! Discord signs every request to an app's URL with the application's
-//! ed25519 key; the receiver checks it with the application's public key,
-//! shown in hex on the developer portal's "General Information" page.
-//! The signature covers the timestamp and every byte of the body, so the
-//! whole event is authentic and a captured request verifies only within the
-//! tolerance window.
-//!
-//! Discord sends no event id: dedupe keys on the digest of the (signed)
-//! body. Two byte-identical deliveries are one event, which is what a
-//! retry is.
-//!
-//! # Webhook events and interactions
-//!
-//! [`Discord`] is made for *webhook events* (`{"version":1,"type":1,
-//! "event":{"type":"APPLICATION_AUTHORIZED",…}}`), which are answered
-//! `204 No Content` at once and handled in the background: the
-//! [`Receiver`](crate::Receiver) does that. Its handshakes are answered by
-//! [`VerifyLayer`](crate::VerifyLayer) before anything is kept:
-//!
-//! - the webhook-event PING (`"type":0`) with `204`;
-//! - the interactions PING (`"type":1` without `event`) with `{"type":1}`.
-//!
-//! Other *interactions* (slash commands, components, …, `"type":2` and up)
-//! need their answer in the HTTP response, which no background handler can
-//! give: serve them with [`VerifyLayer`](crate::VerifyLayer) alone around
-//! your own synchronous handler, not with the `Receiver` (which would answer
-//! them `400 malformed_event`, as they carry no `event`).
 
 use http::HeaderName;
 
@@ -47,8 +19,33 @@ const MAX_PUBLIC_KEYS: usize = 8;
 
 /// Discord's request signature (`X-Signature-Ed25519`), for webhook events.
 ///
-/// See the [module documentation](self) for what is signed and for
-/// interactions.
+/// Discord signs every request to an app's URL with the application's
+/// ed25519 key; the receiver checks it with the application's public key,
+/// shown in hex on the developer portal's "General Information" page.
+/// The signature covers the timestamp and every byte of the body, so the
+/// whole event is authentic and a captured request verifies only within the
+/// tolerance window.
+///
+/// Discord sends no event id: dedupe keys on the digest of the (signed)
+/// body. Two byte-identical deliveries are one event, which is what a
+/// retry is.
+///
+/// # Webhook events and interactions
+///
+/// [`Discord`] is made for *webhook events* (`{"version":1,"type":1,
+/// "event":{"type":"APPLICATION_AUTHORIZED",…}}`), which are answered
+/// `204 No Content` at once and handled in the background: the
+/// [`Receiver`](crate::Receiver) does that. Its handshakes are answered by
+/// [`VerifyLayer`](crate::VerifyLayer) before anything is kept:
+///
+/// - the webhook-event PING (`"type":0`) with `204`;
+/// - the interactions PING (`"type":1` without `event`) with `{"type":1}`.
+///
+/// Other *interactions* (slash commands, components, …, `"type":2` and up)
+/// need their answer in the HTTP response, which no background handler can
+/// give: serve them with [`VerifyLayer`](crate::VerifyLayer) alone around
+/// your own synchronous handler, not with the `Receiver` (which would answer
+/// them `400 malformed_event`, as they carry no `event`).
 ///
 /// ```
 /// use hookwarden::scheme::Discord;

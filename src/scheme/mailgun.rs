@@ -2,26 +2,6 @@
 //! `{"signature":{"timestamp":"…","token":"…","signature":"<hex>"},
 //! "event-data":{…}}`, an HMAC-SHA256 of `timestamp + token` keyed with the
 //! domain's HTTP webhook signing key.
-//!
-//! **The event data is not covered by the signature.** The HMAC proves that
-//! Mailgun issued this timestamp and token, nothing more: anyone who sees
-//! one delivery (a log, a proxy, a misconfigured TLS terminator) can put
-//! other `event-data` beside its `signature` object and it still verifies,
-//! within the tolerance window. What limits that:
-//!
-//! - the timestamp is checked against the tolerance, so a captured
-//!   signature is useless after a few minutes;
-//! - the token is the dedupe key (it is signed, and Mailgun draws a fresh
-//!   one for every delivery), so a signature is accepted for one delivery
-//!   only: a forged variant sent after the genuine delivery is a duplicate.
-//!   One sent *before* it (racing Mailgun) would be kept instead of it.
-//!
-//! So serve the endpoint over HTTPS only, keep the tolerance short, and
-//! treat the event data as a notification to check against Mailgun's
-//! events API where it matters.
-//!
-//! Mailgun's legacy form-encoded webhooks (the three fields as form
-//! parameters) are not supported: the body must be the JSON payload.
 
 use std::borrow::Cow;
 
@@ -36,10 +16,30 @@ const NAME: &str = "mailgun";
 /// before it is hashed or kept as a dedupe key.
 const MAX_TOKEN: usize = 256;
 
-/// Mailgun's webhook signature (in the body's `signature` object).
+/// Mailgun's webhook signature, inside the JSON body:
+/// `{"signature":{"timestamp":"…","token":"…","signature":"<hex>"},
+/// "event-data":{…}}`, an HMAC-SHA256 of `timestamp + token` keyed with the
+/// domain's HTTP webhook signing key.
 ///
-/// See the [module documentation](self): the signature does not cover the
-/// event data.
+/// **The event data is not covered by the signature.** The HMAC proves that
+/// Mailgun issued this timestamp and token, nothing more: anyone who sees
+/// one delivery (a log, a proxy, a misconfigured TLS terminator) can put
+/// other `event-data` beside its `signature` object and it still verifies,
+/// within the tolerance window. What limits that:
+///
+/// - the timestamp is checked against the tolerance, so a captured
+///   signature is useless after a few minutes;
+/// - the token is the dedupe key (it is signed, and Mailgun draws a fresh
+///   one for every delivery), so a signature is accepted for one delivery
+///   only: a forged variant sent after the genuine delivery is a duplicate.
+///   One sent *before* it (racing Mailgun) would be kept instead of it.
+///
+/// So serve the endpoint over HTTPS only, keep the tolerance short, and
+/// treat the event data as a notification to check against Mailgun's
+/// events API where it matters.
+///
+/// Mailgun's legacy form-encoded webhooks (the three fields as form
+/// parameters) are not supported: the body must be the JSON payload.
 ///
 /// ```
 /// use hookwarden::scheme::Mailgun;

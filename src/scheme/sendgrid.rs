@@ -1,21 +1,5 @@
 //! SendGrid's signed Event Webhook: ECDSA P-256 with SHA-256 over
 //! `timestamp + body` (feature `p256`).
-//!
-//! Headers `X-Twilio-Email-Event-Webhook-Signature` (the base64 of a DER
-//! signature) and `X-Twilio-Email-Event-Webhook-Timestamp` (Unix seconds,
-//! checked against the tolerance). The verification key is the one the
-//! SendGrid dashboard shows once "Signed Event Webhook" is on: the base64
-//! of a DER `SubjectPublicKeyInfo` (`MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…`).
-//!
-//! The signature covers the timestamp and every byte of the body, so every
-//! event in it is authentic and a captured request verifies only within the
-//! tolerance window.
-//!
-//! The body is a JSON array of events ([`BodyFormat::JsonBatch`]): each is
-//! kept and handled as an event of its own, with its own id
-//! (`sg_event_id`), type (`event`) and timestamp (`timestamp`), and deduped
-//! on its own id, so a resent batch, or one that overlaps an earlier one,
-//! is handled once per event.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -40,8 +24,24 @@ const MAX_PUBLIC_KEYS: usize = 8;
 /// A DER ECDSA P-256 signature is at most 72 bytes: 96 base64 characters.
 const MAX_SIGNATURE_BASE64: usize = 96;
 
-/// SendGrid's signed Event Webhook
-/// (`X-Twilio-Email-Event-Webhook-Signature`).
+/// SendGrid's signed Event Webhook: ECDSA P-256 with SHA-256 over
+/// `timestamp + body` (feature `p256`).
+///
+/// Headers `X-Twilio-Email-Event-Webhook-Signature` (the base64 of a DER
+/// signature) and `X-Twilio-Email-Event-Webhook-Timestamp` (Unix seconds,
+/// checked against the tolerance). The verification key is the one the
+/// SendGrid dashboard shows once "Signed Event Webhook" is on: the base64
+/// of a DER `SubjectPublicKeyInfo` (`MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…`).
+///
+/// The signature covers the timestamp and every byte of the body, so every
+/// event in it is authentic and a captured request verifies only within the
+/// tolerance window.
+///
+/// The body is a JSON array of events ([`BodyFormat::JsonBatch`]): each is
+/// kept and handled as an event of its own, with its own id
+/// (`sg_event_id`), type (`event`) and timestamp (`timestamp`), and deduped
+/// on its own id, so a resent batch, or one that overlaps an earlier one,
+/// is handled once per event.
 ///
 /// ```
 /// use hookwarden::scheme::SendGrid;
