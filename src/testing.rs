@@ -20,11 +20,16 @@ use http::{HeaderMap, Request};
 use http_body_util::Full;
 
 // Each signer lives beside its scheme, in `src/scheme/`.
+#[cfg(feature = "ed25519")]
+pub use crate::scheme::discord::{public_key as discord_public_key, sign as discord};
 pub use crate::scheme::generic_hmac::sign as generic_hmac;
 pub use crate::scheme::github::sign as github;
 pub use crate::scheme::linear::sign as linear;
 pub use crate::scheme::logto::sign as logto;
+pub use crate::scheme::mailgun::sign as mailgun;
 pub use crate::scheme::paddle::sign as paddle;
+#[cfg(feature = "p256")]
+pub use crate::scheme::sendgrid::{public_key as sendgrid_public_key, sign as sendgrid};
 pub use crate::scheme::shopify::sign as shopify;
 pub use crate::scheme::slack::sign as slack;
 pub use crate::scheme::standard_webhooks::sign as standard_webhooks;

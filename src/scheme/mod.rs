@@ -17,6 +17,9 @@
 //! | [`Paddle`] (Billing) | `Paddle-Signature` (`ts=…;h1=<hex>` …) | `ts:body` | `ts` | — |
 //! | [`Linear`] | `Linear-Signature` (hex) | body | body `webhookTimestamp` (ms), checked after the signature | — |
 //! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
+//! | `Discord` (feature `ed25519`) | `X-Signature-Ed25519` (hex ed25519) | `timestamp + body` | `X-Signature-Timestamp` | — (body digest) |
+//! | `SendGrid` (feature `p256`) | `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256) | `timestamp + body` | `X-Twilio-Email-Event-Webhook-Timestamp` | — (body: each event's `sg_event_id`) |
+//! | [`Mailgun`] | body `signature.signature` (hex) | `timestamp + token` only, **not the event data** | body `signature.timestamp` | `signature.token` |
 //!
 //! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
 //! a replayed delivery by age: pair them with the dedupe layer. Schemes whose
@@ -67,12 +70,17 @@ use http::{HeaderMap, Uri};
 pub use crate::error::VerifyError;
 
 mod conventions;
+#[cfg(feature = "ed25519")]
+pub(crate) mod discord;
 pub(crate) mod generic_hmac;
 pub(crate) mod github;
 mod handshake;
 pub(crate) mod linear;
 pub(crate) mod logto;
+pub(crate) mod mailgun;
 pub(crate) mod paddle;
+#[cfg(feature = "p256")]
+pub(crate) mod sendgrid;
 pub(crate) mod shopify;
 pub(crate) mod slack;
 pub(crate) mod standard_webhooks;
@@ -83,12 +91,17 @@ pub(crate) mod zoom;
 pub use conventions::{
     AckStyle, BodyFormat, DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Source,
 };
+#[cfg(feature = "ed25519")]
+pub use discord::Discord;
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
 pub use handshake::Handshake;
 pub use linear::Linear;
 pub use logto::Logto;
+pub use mailgun::Mailgun;
 pub use paddle::Paddle;
+#[cfg(feature = "p256")]
+pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use standard_webhooks::StandardWebhooks;

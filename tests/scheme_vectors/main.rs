@@ -110,6 +110,14 @@ fn reserialised(json: &[u8]) -> Vec<u8> {
     serde_json::to_vec_pretty(&value).expect("JSON serialises")
 }
 
+mod layers;
+
+#[cfg(feature = "ed25519")]
+mod discord;
+mod mailgun;
+#[cfg(feature = "p256")]
+mod sendgrid;
+
 mod standard_webhooks {
     use hookwarden::mac::MAX_SIGNATURES;
     use hookwarden::scheme::StandardWebhooks;
