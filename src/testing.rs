@@ -22,15 +22,19 @@ use http_body_util::Full;
 // Each signer lives beside its scheme, in `src/scheme/`.
 pub use crate::scheme::generic_hmac::sign as generic_hmac;
 pub use crate::scheme::github::sign as github;
+pub use crate::scheme::gitlab::sign as gitlab;
+pub use crate::scheme::intercom::sign as intercom;
 pub use crate::scheme::logto::sign as logto;
 pub use crate::scheme::shopify::sign as shopify;
 pub use crate::scheme::slack::sign as slack;
+pub use crate::scheme::square::sign as square;
 pub use crate::scheme::standard_webhooks::sign as standard_webhooks;
 #[cfg(feature = "ed25519")]
 pub use crate::scheme::standard_webhooks::{
     ed25519_public_key, sign_ed25519 as standard_webhooks_ed25519,
 };
 pub use crate::scheme::stripe::sign as stripe;
+pub use crate::scheme::twilio::sign as twilio;
 
 /// A `POST` request with these headers and body, as a sender would make it.
 pub fn request(uri: &str, headers: HeaderMap, body: impl Into<Bytes>) -> Request<Full<Bytes>> {

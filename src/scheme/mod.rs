@@ -12,6 +12,10 @@
 //! | [`Slack`] | `X-Slack-Signature` (`v0=<hex>`) | `v0:timestamp:body` | `X-Slack-Request-Timestamp` | — |
 //! | [`Shopify`] | `X-Shopify-Hmac-Sha256` (base64) | body | — | — |
 //! | [`Logto`] | `logto-signature-sha-256` (hex) | body | — | — |
+//! | [`Square`] | `x-square-hmacsha256-signature` (base64) | notification URL + body | — | — |
+//! | [`Twilio`] | `X-Twilio-Signature` (base64 HMAC-SHA1) | URL + sorted form parameters, or URL with `bodySHA256` | — | — |
+//! | [`Intercom`] | `X-Hub-Signature` (`sha1=<hex>`, HMAC-SHA1) | body | — | — |
+//! | [`GitLab`] | `X-Gitlab-Token` (the token itself: **not a signature**) | nothing | — | — |
 //! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
 //!
 //! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
@@ -64,24 +68,32 @@ pub use crate::error::VerifyError;
 mod conventions;
 pub(crate) mod generic_hmac;
 pub(crate) mod github;
+pub(crate) mod gitlab;
 mod handshake;
+pub(crate) mod intercom;
 pub(crate) mod logto;
 pub(crate) mod shopify;
 pub(crate) mod slack;
+pub(crate) mod square;
 pub(crate) mod standard_webhooks;
 pub(crate) mod stripe;
+pub(crate) mod twilio;
 
 pub use conventions::{
     AckStyle, BodyFormat, DEFAULT_VERSION, DedupeKey, EnvelopeConfig, JsonPointer, Source,
 };
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
+pub use gitlab::GitLab;
 pub use handshake::Handshake;
+pub use intercom::Intercom;
 pub use logto::Logto;
 pub use shopify::Shopify;
 pub use slack::Slack;
+pub use square::Square;
 pub use standard_webhooks::StandardWebhooks;
 pub use stripe::Stripe;
+pub use twilio::Twilio;
 
 /// A sender: how it signs a delivery, and its conventions.
 ///
