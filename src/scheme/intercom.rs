@@ -9,7 +9,7 @@
 
 use http::HeaderName;
 
-use super::conventions::{EnvelopeConfig, pointer};
+use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::{Scheme, SignedRequest, Verified, VerifyError};
 use crate::error::ConfigError;
 use crate::mac::{HmacSecrets, Mac, Sha1};
@@ -60,12 +60,13 @@ impl Scheme for Intercom {
         }
     }
 
-    /// Id: body `id` (the notification id, signed); type: body `topic`; no
-    /// version; timestamp: body `created_at` (Unix seconds, signed but not
-    /// checked against the clock); dedupe on the id.
+    /// Id: body `id` (the notification id, signed), else the body digest
+    /// (a `ping` has a `null` id); type: body `topic`; no version;
+    /// timestamp: body `created_at` (Unix seconds, signed but not checked
+    /// against the clock); dedupe on the id.
     fn envelope(&self) -> EnvelopeConfig {
         EnvelopeConfig::fields(
-            vec![pointer("/id")],
+            vec![pointer("/id"), Source::BodyDigest],
             vec![pointer("/topic")],
             Vec::new(),
             vec![pointer("/created_at")],

@@ -1399,3 +1399,10 @@ mod generic_hmac {
         assert_debug_hides_secret(&GenericHmac::builder().secret(SECRET), SECRET);
     }
 }
+
+mod layers;
+
+mod gitlab;
+mod intercom;
+mod square;
+mod twilio;
