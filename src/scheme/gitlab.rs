@@ -31,11 +31,20 @@ const NAME: &str = "gitlab";
 /// GitLab's webhook secret token (`X-Gitlab-Token`).
 ///
 /// ```
-/// use hookwarden::scheme::{GitLab, Scheme};
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{GitLab, Scheme, SignedRequest, VerifyError};
 ///
 /// // The "Secret token" of the webhook, as entered in GitLab.
 /// let scheme = GitLab::new(["a-long-random-token"])?;
-/// assert_eq!(scheme.name(), "gitlab");
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-gitlab-token", "a-long-random-token".parse().unwrap());
+/// let body = br#"{"object_kind":"push"}"#;
+/// let request = SignedRequest::new(&headers, body, 0, Duration::from_secs(300));
+/// assert!(scheme.verify(&request).is_ok());
+/// headers.insert("x-gitlab-token", "a-guess".parse().unwrap());
+/// let request = SignedRequest::new(&headers, body, 0, Duration::from_secs(300));
+/// assert_eq!(scheme.verify(&request).err(), Some(VerifyError::InvalidSignature));
 /// assert!(GitLab::new([""]).is_err(), "an empty token would match anything sent empty");
 /// # Ok::<(), hookwarden::ConfigError>(())
 /// ```

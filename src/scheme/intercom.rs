@@ -20,11 +20,21 @@ const NAME: &str = "intercom";
 /// Intercom's webhook signature (`X-Hub-Signature`, HMAC-SHA1).
 ///
 /// ```
-/// use hookwarden::scheme::{Intercom, Scheme};
+/// use std::time::Duration;
 ///
-/// // The client secret from the app's Basic Info page.
-/// let scheme = Intercom::new(["intercom-client-secret"])?;
-/// assert_eq!(scheme.name(), "intercom");
+/// use hookwarden::scheme::{Intercom, Scheme, SignedRequest};
+///
+/// // The client secret from the app's Basic Info page (here RFC 2202's
+/// // HMAC-SHA1 test case 2).
+/// let scheme = Intercom::new(["Jefe"])?;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(
+///     "x-hub-signature",
+///     "sha1=effcdf6ae5eb2fa2d27416d5f184df9c259a7c79".parse().unwrap(),
+/// );
+/// let body = b"what do ya want for nothing?";
+/// let request = SignedRequest::new(&headers, body, 0, Duration::from_secs(300));
+/// assert!(scheme.verify(&request).is_ok());
 /// # Ok::<(), hookwarden::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]

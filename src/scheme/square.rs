@@ -27,15 +27,24 @@ const NAME: &str = "square";
 /// Square's webhook signature (`x-square-hmacsha256-signature`).
 ///
 /// ```
-/// use hookwarden::scheme::{Scheme, Square};
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{Scheme, SignedRequest, Square};
 ///
 /// // The signature key and the notification URL of the subscription, as
-/// // the Developer Dashboard shows them.
+/// // the Developer Dashboard shows them (square-python-sdk's test vector).
 /// let scheme = Square::new(
 ///     ["Ibxx_5AKakO-3qeNVR61Dw"],
-///     "https://example.com/webhooks/square",
+///     "https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9",
 /// )?;
-/// assert_eq!(scheme.name(), "square");
+/// let body = br#"{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b-f97d-458c-a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z","data":{"type":"webhooks","id":"bc368e64-01aa-407e-b46e-3231809b1129"}}"#;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert(
+///     "x-square-hmacsha256-signature",
+///     "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4=".parse().unwrap(),
+/// );
+/// let request = SignedRequest::new(&headers, body, 0, Duration::from_secs(300));
+/// assert!(scheme.verify(&request).is_ok());
 /// // The URL must be absolute.
 /// assert!(Square::new(["Ibxx_5AKakO-3qeNVR61Dw"], "/webhooks/square").is_err());
 /// # Ok::<(), hookwarden::ConfigError>(())

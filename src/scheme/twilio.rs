@@ -57,13 +57,23 @@ const BODY_SHA256: &str = "bodySHA256";
 /// Twilio's request signature (`X-Twilio-Signature`, HMAC-SHA1).
 ///
 /// ```
-/// use hookwarden::scheme::{Scheme, Twilio};
+/// use std::time::Duration;
+///
+/// use hookwarden::scheme::{Scheme, SignedRequest, Twilio};
 ///
 /// // The auth token, and where Twilio reaches this receiver: scheme, host
-/// // and port only; the path and query come from each request.
-/// let scheme = Twilio::new(["your-auth-token"], "https://example.com")?;
-/// assert_eq!(scheme.name(), "twilio");
-/// assert!(Twilio::new(["your-auth-token"], "https://example.com/sms").is_err());
+/// // and port only; the path and query come from each request. (The
+/// // worked example of Twilio's "Webhooks security" page.)
+/// let scheme = Twilio::new(["12345"], "https://example.com")?;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("x-twilio-signature", "L/OH5YylLD5NRKLltdqwSvS0BnU=".parse().unwrap());
+/// let body = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234\
+///              &From=%2B14158675310&To=%2B18005551212";
+/// let target: http::Uri = "/myapp.php?foo=1&bar=2".parse().unwrap();
+/// let request =
+///     SignedRequest::new(&headers, body, 0, Duration::from_secs(300)).with_uri(&target);
+/// assert!(scheme.verify(&request).is_ok());
+/// assert!(Twilio::new(["12345"], "https://example.com/sms").is_err());
 /// # Ok::<(), hookwarden::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
