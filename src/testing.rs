@@ -24,6 +24,8 @@ use http_body_util::Full;
 pub use crate::scheme::discord::{public_key as discord_public_key, sign as discord};
 pub use crate::scheme::generic_hmac::sign as generic_hmac;
 pub use crate::scheme::github::sign as github;
+pub use crate::scheme::gitlab::sign as gitlab;
+pub use crate::scheme::intercom::sign as intercom;
 pub use crate::scheme::linear::sign as linear;
 pub use crate::scheme::logto::sign as logto;
 pub use crate::scheme::mailgun::sign as mailgun;
@@ -32,12 +34,14 @@ pub use crate::scheme::paddle::sign as paddle;
 pub use crate::scheme::sendgrid::{public_key as sendgrid_public_key, sign as sendgrid};
 pub use crate::scheme::shopify::sign as shopify;
 pub use crate::scheme::slack::sign as slack;
+pub use crate::scheme::square::sign as square;
 pub use crate::scheme::standard_webhooks::sign as standard_webhooks;
 #[cfg(feature = "ed25519")]
 pub use crate::scheme::standard_webhooks::{
     ed25519_public_key, sign_ed25519 as standard_webhooks_ed25519,
 };
 pub use crate::scheme::stripe::sign as stripe;
+pub use crate::scheme::twilio::sign as twilio;
 pub use crate::scheme::twitch::sign as twitch;
 pub use crate::scheme::zoom::sign as zoom;
 

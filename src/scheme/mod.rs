@@ -16,6 +16,10 @@
 //! | [`Twitch`] (EventSub) | `Twitch-Eventsub-Message-Signature` (`sha256=<hex>`) | `id` + `timestamp` + `body` | `Twitch-Eventsub-Message-Timestamp` (RFC 3339) | `Twitch-Eventsub-Message-Id` |
 //! | [`Paddle`] (Billing) | `Paddle-Signature` (`ts=…;h1=<hex>` …) | `ts:body` | `ts` | — |
 //! | [`Linear`] | `Linear-Signature` (hex) | body | body `webhookTimestamp` (ms), checked after the signature | — |
+//! | [`Square`] | `x-square-hmacsha256-signature` (base64) | notification URL + body | — | — |
+//! | [`Twilio`] | `X-Twilio-Signature` (base64 HMAC-SHA1) | URL + sorted form parameters, or URL with `bodySHA256` | — | — |
+//! | [`Intercom`] | `X-Hub-Signature` (`sha1=<hex>`, HMAC-SHA1) | body | — | — |
+//! | [`GitLab`] | `X-Gitlab-Token` (the token itself: **not a signature**) | nothing | — | — |
 //! | [`GenericHmac`] | configurable | body, or `timestamp.body` | optional | — |
 //! | `Discord` (feature `ed25519`) | `X-Signature-Ed25519` (hex ed25519) | `timestamp + body` | `X-Signature-Timestamp` | — (body digest) |
 //! | `SendGrid` (feature `p256`) | `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256) | `timestamp + body` | `X-Twilio-Email-Event-Webhook-Timestamp` | — (body: each event's `sg_event_id`) |
@@ -74,7 +78,9 @@ mod conventions;
 pub(crate) mod discord;
 pub(crate) mod generic_hmac;
 pub(crate) mod github;
+pub(crate) mod gitlab;
 mod handshake;
+pub(crate) mod intercom;
 pub(crate) mod linear;
 pub(crate) mod logto;
 pub(crate) mod mailgun;
@@ -83,8 +89,10 @@ pub(crate) mod paddle;
 pub(crate) mod sendgrid;
 pub(crate) mod shopify;
 pub(crate) mod slack;
+pub(crate) mod square;
 pub(crate) mod standard_webhooks;
 pub(crate) mod stripe;
+pub(crate) mod twilio;
 pub(crate) mod twitch;
 pub(crate) mod zoom;
 
@@ -95,7 +103,9 @@ pub use conventions::{
 pub use discord::Discord;
 pub use generic_hmac::{Encoding, GenericHmac, SignedContent};
 pub use github::GitHub;
+pub use gitlab::GitLab;
 pub use handshake::Handshake;
+pub use intercom::Intercom;
 pub use linear::Linear;
 pub use logto::Logto;
 pub use mailgun::Mailgun;
@@ -104,10 +114,12 @@ pub use paddle::Paddle;
 pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
+pub use square::Square;
 pub use standard_webhooks::StandardWebhooks;
 #[cfg(feature = "ed25519")]
 pub use standard_webhooks::{MAX_PUBLIC_KEYS, MAX_V1A_SIGNATURES};
 pub use stripe::Stripe;
+pub use twilio::Twilio;
 pub use twitch::Twitch;
 pub use zoom::Zoom;
 

@@ -28,8 +28,19 @@ impl Answer {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
+    /// The envelope the handler saw (its answer is the envelope as JSON).
+    pub(crate) fn envelope(&self) -> Value {
+        assert!(self.reached_the_handler(), "{} {:?}", self.status, self.body);
+        self.json()
+    }
+
     pub(crate) fn content_type(&self) -> Option<&str> {
         self.headers.get(http::header::CONTENT_TYPE).map(|v| v.to_str().unwrap())
+    }
+
+    /// Whether the request reached the handler behind the layers.
+    pub(crate) fn reached_the_handler(&self) -> bool {
+        self.headers.contains_key("x-echo")
     }
 }
 
@@ -58,29 +69,38 @@ async fn echo(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, In
     Ok(response)
 }
 
-/// Sends one delivery through `VerifyLayer` and the scheme's envelope
-/// layer, at `now`.
+/// Sends one delivery to `/webhooks` through `VerifyLayer` and the
+/// scheme's envelope layer, at `now`.
 pub(crate) async fn send(scheme: impl Scheme, headers: HeaderMap, body: &[u8], now: u64) -> Answer {
+    send_to(scheme, "/webhooks", headers, body, now).await
+}
+
+/// Like [`send`], to `uri` (path and query): for schemes that sign the URL.
+pub(crate) async fn send_to(
+    scheme: impl Scheme,
+    uri: &str,
+    headers: HeaderMap,
+    body: &[u8],
+    now: u64,
+) -> Answer {
     let envelope = EnvelopeLayer::for_scheme(&scheme);
     let service = ServiceBuilder::new()
         .layer(VerifyLayer::new(scheme).clock(FixedClock::new(now)))
         .layer(envelope)
         .service(service_fn(echo));
-    let request = testing::request("/webhooks", headers, body.to_vec());
+    let request = testing::request(uri, headers, body.to_vec());
     let response = service.oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     Answer { status: parts.status, headers: parts.headers, body }
 }
 
-impl Answer {
-    /// Whether the request reached the handler behind the layers.
-    pub(crate) fn reached_the_handler(&self) -> bool {
-        self.headers.contains_key("x-echo")
-    }
-}
-
 /// The lowercase hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The dedupe key of a body keyed on its digest.
+pub(crate) fn digest_key(scheme: &str, body: &[u8]) -> String {
+    format!("{scheme}:sha256:{}", sha256_hex(body))
 }

@@ -3,7 +3,7 @@ use hookwarden::testing;
 use http::StatusCode;
 use serde_json::json;
 
-use super::through_layers::{digest_key, send};
+use super::layers::{digest_key, send};
 use super::*;
 
 // linear/linear `packages/sdk/src/_tests/LinearWebhooks.test.ts` at

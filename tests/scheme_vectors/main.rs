@@ -1432,8 +1432,6 @@ mod generic_hmac {
     }
 }
 
-mod through_layers;
-
 mod paddle;
 
 mod zoom;
@@ -1441,3 +1439,8 @@ mod zoom;
 mod twitch;
 
 mod linear;
+
+mod gitlab;
+mod intercom;
+mod square;
+mod twilio;

@@ -3,7 +3,7 @@ use hookwarden::scheme::Paddle;
 use hookwarden::testing;
 use http::StatusCode;
 
-use super::through_layers::send;
+use super::layers::send;
 use super::*;
 
 // PaddleHQ/paddle-node-sdk

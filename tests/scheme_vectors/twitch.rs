@@ -5,7 +5,7 @@ use hookwarden::testing;
 use http::StatusCode;
 use serde_json::json;
 
-use super::through_layers::send;
+use super::layers::send;
 use super::*;
 
 // Twitch publishes no signed example. Made by `tests/vectors/twitch.js`
@@ -261,7 +261,7 @@ async fn the_challenge_is_echoed_as_text() {
     let sent = delivery("webhook_callback_verification", VERIFICATION_SIGNATURE);
     let answer = send(scheme(), sent, VERIFICATION, TS).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(answer.content_type(), Some("text/plain; charset=utf-8"));
     assert_eq!(&answer.body[..], b"pogchamp-kappa-360noscope-vohiyo");
     // The signed body decides: the same body under another message type is
     // still only a challenge, never an event.

@@ -3,7 +3,7 @@ use hookwarden::testing;
 use http::StatusCode;
 use serde_json::json;
 
-use super::through_layers::{digest_key, send};
+use super::layers::{digest_key, send};
 use super::*;
 
 // Zoom publishes no signed example. Made by `tests/vectors/zoom.js` with
@@ -176,7 +176,7 @@ async fn url_validation_is_answered_with_the_first_secret() {
 
     let answer = send(scheme(), sent.clone(), VALIDATION, TS).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+    assert_eq!(answer.content_type(), Some("application/json"));
     let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(body, expected);
 
