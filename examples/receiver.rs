@@ -26,8 +26,16 @@ const USAGE: &str = "\
 usage: cargo run --example receiver -- [options]
 
   --listen ADDR          address to listen on (default 127.0.0.1:3000; [::]:PORT is dual-stack)
-  --scheme NAME          standard (default) | github | stripe | slack | shopify | logto | hmac
+  --scheme NAME          standard (default) | github | stripe | slack | shopify | logto | hmac |
+                         discord | zoom | twitch | paddle | gitlab | linear | square | twilio |
+                         mailgun | sendgrid | intercom
   --secret S             a signing secret; repeat for several active secrets (rotation)
+  --public-key K         a verification key for schemes with key pairs; repeatable: discord
+                         (hex ed25519), sendgrid (base64 DER P-256), standard (whpk_, v1a);
+                         default for discord and sendgrid: the demo key `send` signs with
+  --public-url URL       the URL the sender was configured with, for schemes that sign it
+                         (square, twilio); default http://LISTEN/webhooks. The request's own
+                         Host is never trusted for this
   --tolerance SECS       timestamp tolerance, both directions (default 300)
   --max-body BYTES       body limit (default 1048576)
   --allow CIDR           allowed client range; repeatable (default: every address)
@@ -48,6 +56,8 @@ const OPTIONS: &[&str] = &[
     "listen",
     "scheme",
     "secret",
+    "public-key",
+    "public-url",
     "tolerance",
     "max-body",
     "allow",
@@ -87,7 +97,14 @@ async fn main() {
         eprintln!("no --secret given; using the demo secret: {DEMO_SECRET}");
         secrets.push(DEMO_SECRET.to_owned());
     }
-    let scheme = common::scheme(&scheme_name, &secrets).unwrap_or_else(|e| common::fail(USAGE, &e));
+    let public_url = args.get("public-url").unwrap_or_else(|| format!("http://{listen}/webhooks"));
+    let scheme = common::scheme(&common::SchemeArgs {
+        name: &scheme_name,
+        secrets: &secrets,
+        public_keys: &args.all("public-key"),
+        public_url: &public_url,
+    })
+    .unwrap_or_else(|e| common::fail(USAGE, &e));
     let demo = Demo {
         delay: Duration::from_millis(args.parsed("handler-delay-ms", USAGE).unwrap_or(0)),
         fail_first: args.parsed("fail-first", USAGE).unwrap_or(0),

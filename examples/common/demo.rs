@@ -110,7 +110,8 @@ pub(crate) fn router(demo: Demo, report: Report) -> EventRouter {
             }
         })
         .upcast::<UserRegisteredV1, UserRegistered>()
-        .catch_all(move |event: Event<serde_json::Value>| {
+        // Every other event, whatever its body (JSON, or a form post).
+        .catch_all_raw(move |event: Event<()>| {
             let report = report.clone();
             async move {
                 demo.work(&event).await?;

@@ -10,33 +10,135 @@ use std::sync::Arc;
 use hookwarden::ConfigError;
 use hookwarden::inbox::{Inbox, MemoryInbox};
 use hookwarden::scheme::{
-    GenericHmac, GitHub, Logto, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
+    GenericHmac, GitHub, GitLab, Intercom, Linear, Logto, Mailgun, Paddle, Scheme, Shopify, Slack,
+    Square, StandardWebhooks, Stripe, Twilio, Twitch, Zoom,
 };
 
-/// The demo secret, valid for every scheme (Standard Webhooks reads the
-/// base64 after `whsec_`; the others use the whole string).
+/// The demo secret, valid for every HMAC scheme (Standard Webhooks reads
+/// the base64 after `whsec_`; the others use the whole string).
 pub(crate) const DEMO_SECRET: &str = "whsec_aG9va3dhcmRlbi1kZW1vLXNlY3JldC0zMi1ieXRlcyE=";
 
-/// The schemes the examples know, by command-line name.
-pub(crate) const SCHEMES: &str = "standard | github | stripe | slack | shopify | logto | hmac";
+/// The demo Discord signing key (an ed25519 seed, hex): `send` signs with
+/// it, and `receiver` verifies with its public key unless given
+/// `--public-key`.
+pub(crate) const DEMO_DISCORD_KEY: &str =
+    "686f6f6b77617264656e2d64656d6f2d646973636f72642d7365656421212121";
 
-/// Builds the scheme named on the command line with these secrets.
-pub(crate) fn scheme(name: &str, secrets: &[String]) -> Result<Arc<dyn Scheme>, String> {
-    let built: Result<Arc<dyn Scheme>, ConfigError> = match name {
-        "standard" => StandardWebhooks::new(secrets).map(|s| Arc::new(s) as _),
-        "github" => GitHub::new(secrets).map(|s| Arc::new(s) as _),
-        "stripe" => Stripe::new(secrets).map(|s| Arc::new(s) as _),
-        "slack" => Slack::new(secrets).map(|s| Arc::new(s) as _),
-        "shopify" => Shopify::new(secrets).map(|s| Arc::new(s) as _),
-        "logto" => Logto::new(secrets).map(|s| Arc::new(s) as _),
-        "hmac" => secrets
-            .iter()
-            .fold(GenericHmac::builder(), |b, s| b.secret(s))
-            .build()
-            .map(|s| Arc::new(s) as _),
+/// The demo SendGrid private key (a P-256 scalar, hex), used the same way.
+pub(crate) const DEMO_SENDGRID_KEY: &str =
+    "686f6f6b77617264656e2d64656d6f2d73656e64677269642d6b657921212121";
+
+/// The schemes the examples know, by command-line name.
+pub(crate) const SCHEMES: &str = "standard | github | stripe | slack | shopify | logto | hmac | \
+     discord | zoom | twitch | paddle | gitlab | linear | square | twilio | mailgun | sendgrid | \
+     intercom";
+
+/// What the command line says about the scheme.
+pub(crate) struct SchemeArgs<'a> {
+    /// `--scheme`.
+    pub(crate) name: &'a str,
+    /// `--secret`, repeatable (rotation).
+    pub(crate) secrets: &'a [String],
+    /// `--public-key`, repeatable: discord (hex ed25519), sendgrid (base64
+    /// DER P-256), standard (`whpk_`, the v1a keys).
+    pub(crate) public_keys: &'a [String],
+    /// `--public-url`: the URL the sender was configured with (square,
+    /// twilio).
+    pub(crate) public_url: &'a str,
+}
+
+/// Builds the scheme the command line names.
+pub(crate) fn scheme(args: &SchemeArgs<'_>) -> Result<Arc<dyn Scheme>, String> {
+    fn shared(scheme: impl Scheme) -> Arc<dyn Scheme> {
+        Arc::new(scheme)
+    }
+    let secrets = args.secrets;
+    let built: Result<Arc<dyn Scheme>, ConfigError> = match args.name {
+        "standard" if !args.public_keys.is_empty() => standard_v1a(secrets, args.public_keys),
+        "standard" => StandardWebhooks::new(secrets).map(shared),
+        "github" => GitHub::new(secrets).map(shared),
+        "stripe" => Stripe::new(secrets).map(shared),
+        "slack" => Slack::new(secrets).map(shared),
+        "shopify" => Shopify::new(secrets).map(shared),
+        "logto" => Logto::new(secrets).map(shared),
+        "hmac" => {
+            secrets.iter().fold(GenericHmac::builder(), |b, s| b.secret(s)).build().map(shared)
+        }
+        "discord" => discord(args.public_keys),
+        "sendgrid" => sendgrid(args.public_keys),
+        "zoom" => Zoom::new(secrets).map(shared),
+        "twitch" => Twitch::new(secrets).map(shared),
+        "paddle" => Paddle::new(secrets).map(shared),
+        "gitlab" => GitLab::new(secrets).map(shared),
+        "linear" => Linear::new(secrets).map(shared),
+        "square" => Square::new(secrets, args.public_url).map(shared),
+        "twilio" => Twilio::new(secrets, origin(args.public_url)).map(shared),
+        "mailgun" => Mailgun::new(secrets).map(shared),
+        "intercom" => Intercom::new(secrets).map(shared),
         other => return Err(format!("unknown scheme {other:?}; expected one of: {SCHEMES}")),
     };
     built.map_err(|e| e.to_string())
+}
+
+/// `scheme://host[:port]` of a URL: Twilio joins it with the request's own
+/// path and query.
+pub(crate) fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
+#[cfg(feature = "ed25519")]
+fn standard_v1a(secrets: &[String], keys: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    let mut scheme = StandardWebhooks::with_public_keys(keys)?;
+    if !secrets.is_empty() {
+        scheme = StandardWebhooks::new(secrets)?;
+        for key in keys {
+            scheme = scheme.public_key(key)?;
+        }
+    }
+    Ok(Arc::new(scheme))
+}
+
+#[cfg(not(feature = "ed25519"))]
+fn standard_v1a(_: &[String], _: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    Err(rebuild("standard --public-key", "ed25519"))
+}
+
+#[cfg(feature = "ed25519")]
+fn discord(keys: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    let demo = [hookwarden::testing::discord_public_key(DEMO_DISCORD_KEY)];
+    let keys = if keys.is_empty() { &demo[..] } else { keys };
+    Ok(Arc::new(hookwarden::scheme::Discord::new(keys)?))
+}
+
+#[cfg(not(feature = "ed25519"))]
+fn discord(_: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    Err(rebuild("discord", "ed25519"))
+}
+
+#[cfg(feature = "p256")]
+fn sendgrid(keys: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    let demo = [hookwarden::testing::sendgrid_public_key(DEMO_SENDGRID_KEY)];
+    let keys = if keys.is_empty() { &demo[..] } else { keys };
+    Ok(Arc::new(hookwarden::scheme::SendGrid::new(keys)?))
+}
+
+#[cfg(not(feature = "p256"))]
+fn sendgrid(_: &[String]) -> Result<Arc<dyn Scheme>, ConfigError> {
+    Err(rebuild("sendgrid", "p256"))
+}
+
+#[cfg(not(all(feature = "ed25519", feature = "p256")))]
+fn rebuild(what: &str, feature: &str) -> ConfigError {
+    ConfigError::Invalid {
+        what: "scheme",
+        reason: format!(
+            "{what} needs the `{feature}` feature: run with `cargo run --features {feature} --example …`"
+        ),
+    }
 }
 
 /// The inbox named by a `--store` URL (`memory`, `sqlite://PATH`,

@@ -166,15 +166,44 @@ impl EventRouter {
     /// body as `T` — for example one serde-tagged enum for a whole
     /// provider, or `serde_json::Value` for a catch-all. Without it,
     /// unknown events are answered `ignored` and counted.
-    pub fn catch_all<T, F, Fut, E>(mut self, handler: F) -> Self
+    pub fn catch_all<T, F, Fut, E>(self, handler: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<BoxError>,
     {
+        self.catch_all_with(
+            |body| serde_json::from_slice::<T>(body).map_err(|e| e.to_string()),
+            handler,
+        )
+    }
+
+    /// Like [`catch_all`](Self::catch_all), without parsing anything: the
+    /// handler reads the exact bytes with [`Event::raw`]. For senders whose
+    /// bodies are not JSON (Twilio's form posts), or to parse them yourself.
+    pub fn catch_all_raw<F, Fut, E>(self, handler: F) -> Self
+    where
+        F: Fn(Event<()>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.catch_all_with(|_| Ok(()), handler)
+    }
+
+    fn catch_all_with<T, F, Fut, E>(
+        mut self,
+        parse: fn(&[u8]) -> Result<T, String>,
+        handler: F,
+    ) -> Self
+    where
+        T: Send + 'static,
+        F: Fn(Event<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
         self.catch_all = Some(Arc::new(move |delivery, attempt| {
-            let value = serde_json::from_slice::<T>(delivery.body()).map_err(|e| e.to_string())?;
+            let value = parse(delivery.body())?;
             let future = handler(Event::new(value, delivery, attempt));
             Ok(Box::pin(async move { future.await.map_err(Into::into) }))
         }));
