@@ -171,7 +171,7 @@ fn sign(
             testing::generic_hmac(&scheme, timestamp, &body)
         }
         "zoom" => testing::zoom(secret, timestamp, &body),
-        "twitch" => testing::twitch(secret, id, &rfc3339(timestamp), &body),
+        "twitch" => testing::twitch(secret, id, &common::rfc3339(timestamp), &body),
         "paddle" => testing::paddle(secret, timestamp, &body),
         "gitlab" => testing::gitlab(secret),
         "linear" => testing::linear(secret, &body),
@@ -225,28 +225,6 @@ fn sendgrid(_: &str, _: u64, _: &[u8]) -> Result<http::HeaderMap, String> {
     Err("sendgrid needs the `p256` feature: `cargo run --features p256 --example send`".into())
 }
 
-/// Unix seconds as RFC 3339 UTC (`2026-12-02T16:19:13Z`), as Twitch writes
-/// its timestamps.
-fn rfc3339(unix: u64) -> String {
-    let (days, seconds) = (unix / 86_400, unix % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60
-    )
-}
-
 /// The demo event, shaped the way each provider shapes its bodies.
 fn demo_body(scheme: &str, demo: &Demo<'_>) -> String {
     let Demo { id, kind, version, timestamp } = *demo;
@@ -271,7 +249,7 @@ fn demo_body(scheme: &str, demo: &Demo<'_>) -> String {
         "hmac" => serde_json::json!({ "event": kind, "timestamp": timestamp, "data": data }),
         "discord" => serde_json::json!({
             "version": 1, "application_id": "1234567890", "type": 1,
-            "event": { "type": kind, "timestamp": rfc3339(timestamp), "data": data },
+            "event": { "type": kind, "timestamp": common::rfc3339(timestamp), "data": data },
         }),
         "zoom" => {
             serde_json::json!({ "event": kind, "event_ts": timestamp * 1000, "payload": data })
@@ -281,14 +259,14 @@ fn demo_body(scheme: &str, demo: &Demo<'_>) -> String {
             "event": data,
         }),
         "paddle" => serde_json::json!({
-            "event_id": id, "event_type": kind, "occurred_at": rfc3339(timestamp), "data": data,
+            "event_id": id, "event_type": kind, "occurred_at": common::rfc3339(timestamp), "data": data,
         }),
         "gitlab" => serde_json::json!({ "object_kind": kind, "event_name": kind, "data": data }),
         "linear" => serde_json::json!({
             "action": "create", "type": kind, "data": data, "webhookTimestamp": timestamp * 1000,
         }),
         "square" => serde_json::json!({
-            "merchant_id": "M1", "type": kind, "event_id": id, "created_at": rfc3339(timestamp), "data": data,
+            "merchant_id": "M1", "type": kind, "event_id": id, "created_at": common::rfc3339(timestamp), "data": data,
         }),
         "intercom" => serde_json::json!({
             "type": "notification_event", "id": id, "topic": kind, "created_at": timestamp, "data": { "item": data },

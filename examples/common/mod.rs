@@ -286,6 +286,28 @@ pub(crate) async fn serve(
     Ok(())
 }
 
+/// Unix seconds as RFC 3339 UTC (`2026-12-02T16:19:13Z`), as Twitch writes
+/// its timestamps.
+pub(crate) fn rfc3339(unix: u64) -> String {
+    let (days, seconds) = (unix / 86_400, unix % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60
+    )
+}
+
 /// Prints the problem and the usage to stderr and exits with status 2.
 pub(crate) fn fail(usage: &str, problem: &str) -> ! {
     eprintln!("error: {problem}\n\n{usage}");
