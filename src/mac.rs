@@ -343,6 +343,12 @@ impl<D: HmacDigest> HmacSecrets<D> {
         matched.into()
     }
 
+    /// Like [`verify`](Self::verify), as a scheme answers:
+    /// [`VerifyError::InvalidSignature`] when nothing matches.
+    pub fn check(&self, message: &[&[u8]], candidates: &[D::Tag]) -> Result<(), VerifyError> {
+        if self.verify(message, candidates) { Ok(()) } else { Err(VerifyError::InvalidSignature) }
+    }
+
     /// The tag of `message` under the first secret: for the test signers,
     /// and for answers a sender checks against its own secret (Zoom's URL
     /// validation).

@@ -3,7 +3,7 @@
 //! as an event (no JSON line on stdout).
 
 #[path = "../examples/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod example;
 
 use std::io::{BufRead, BufReader};

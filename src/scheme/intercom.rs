@@ -63,11 +63,8 @@ impl Scheme for Intercom {
         let header = request.required_header(&SIGNATURE)?;
         let hex = header.strip_prefix(b"sha1=").ok_or(VerifyError::MalformedSignature)?;
         let received = Mac::from_hex(hex)?;
-        if self.secrets.verify(&[request.body()], &[received]) {
-            Ok(Verified::new(NAME))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        self.secrets.check(&[request.body()], &[received])?;
+        Ok(Verified::new(NAME))
     }
 
     /// Id: body `id` (the notification id, signed), else the body digest

@@ -108,11 +108,8 @@ impl Scheme for Mailgun {
         }
         let raw_ts = fields.timestamp.as_bytes();
         let timestamp = request.check_timestamp(raw_ts)?;
-        if self.secrets.verify(&[raw_ts, token.as_bytes()], &[received]) {
-            Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(token))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        self.secrets.check(&[raw_ts, token.as_bytes()], &[received])?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(token))
     }
 
     /// Id: the signed token (also the dedupe key: one delivery per

@@ -72,6 +72,7 @@ use http::header::AsHeaderName;
 use http::{HeaderMap, Uri};
 
 pub use crate::error::VerifyError;
+use crate::mac::{MAX_SIGNATURES, Mac};
 
 mod conventions;
 #[cfg(feature = "ed25519")]
@@ -373,6 +374,82 @@ pub(crate) fn ascii(text: String) -> http::HeaderValue {
 /// body for a handshake.
 pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// Slack's signature, which Zoom copied: `v0=<hex>` in `signature`, over
+/// `v0:{timestamp}:{body}` with the Unix timestamp in `timestamp`. Returns
+/// the checked timestamp.
+pub(crate) fn verify_v0(
+    secrets: &crate::mac::HmacSecrets,
+    request: &SignedRequest<'_>,
+    signature: &http::HeaderName,
+    timestamp: &http::HeaderName,
+) -> Result<u64, VerifyError> {
+    let header = request.required_header(signature)?;
+    let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
+    let received = Mac::from_hex(hex)?;
+    let raw_ts = request.header(timestamp)?.ok_or(VerifyError::MalformedSignature)?;
+    let checked = request.check_timestamp(raw_ts)?;
+    secrets.check(&[b"v0:", raw_ts, b":", request.body()], &[received])?;
+    Ok(checked)
+}
+
+/// A signature header of `key=value` pairs, such as Stripe's
+/// `t=…,v1=…,v1=…` or Paddle's `ts=…;h1=…`: one timestamp (repeated only
+/// with the same value) and up to [`MAX_SIGNATURES`] hex tags; other keys
+/// are ignored.
+pub(crate) struct KeyedTags<'a> {
+    /// The raw timestamp, as signed.
+    pub(crate) timestamp: &'a [u8],
+    tags: [Mac; MAX_SIGNATURES],
+    count: usize,
+}
+
+impl<'a> KeyedTags<'a> {
+    /// Parses `header`: pairs split on `sep`, the timestamp under
+    /// `timestamp_key`, tags under `tag_key`; with `trim`, spaces around
+    /// keys and values are ignored. No timestamp or no tag is malformed.
+    pub(crate) fn parse(
+        header: &'a [u8],
+        sep: u8,
+        timestamp_key: &[u8],
+        tag_key: &[u8],
+        trim: bool,
+    ) -> Result<Self, VerifyError> {
+        let mut timestamp: Option<&[u8]> = None;
+        let mut tags = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
+        let mut count = 0;
+        for pair in split_bounded(header, sep, MAX_SIGNATURES + 2) {
+            let pair = pair?;
+            let eq = pair.iter().position(|&b| b == b'=').ok_or(VerifyError::MalformedSignature)?;
+            let (mut key, mut value) = (&pair[..eq], &pair[eq + 1..]);
+            if trim {
+                (key, value) = (key.trim_ascii(), value.trim_ascii());
+            }
+            if key == timestamp_key {
+                if timestamp.is_some_and(|t| t != value) {
+                    return Err(VerifyError::MalformedSignature);
+                }
+                timestamp = Some(value);
+            } else if key == tag_key {
+                if count == MAX_SIGNATURES {
+                    return Err(VerifyError::MalformedSignature);
+                }
+                tags[count] = Mac::from_hex(value)?;
+                count += 1;
+            }
+        }
+        let timestamp = timestamp.ok_or(VerifyError::MalformedSignature)?;
+        if count == 0 {
+            return Err(VerifyError::MalformedSignature);
+        }
+        Ok(Self { timestamp, tags, count })
+    }
+
+    /// The tags received.
+    pub(crate) fn tags(&self) -> &[Mac] {
+        &self.tags[..self.count]
+    }
 }
 
 /// Splits `s` on `sep`; past `max` parts the iterator yields an error, so

@@ -9,9 +9,9 @@
 use http::HeaderName;
 
 use super::conventions::{EnvelopeConfig, Source, pointer};
-use super::{Scheme, SignedRequest, Verified, VerifyError, split_bounded};
+use super::{KeyedTags, Scheme, SignedRequest, Verified, VerifyError};
 use crate::error::ConfigError;
-use crate::mac::{HmacSecrets, MAX_SIGNATURES, Mac};
+use crate::mac::HmacSecrets;
 
 static PADDLE_SIGNATURE: HeaderName = HeaderName::from_static("paddle-signature");
 const NAME: &str = "paddle";
@@ -65,41 +65,11 @@ impl Scheme for Paddle {
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         let header = request.required_header(&PADDLE_SIGNATURE)?;
-        let mut timestamp: Option<&[u8]> = None;
-        let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
-        let mut n_macs = 0;
-        for pair in split_bounded(header, b';', MAX_SIGNATURES + 2) {
-            let pair = pair?;
-            let eq = pair.iter().position(|&b| b == b'=').ok_or(VerifyError::MalformedSignature)?;
-            // Paddle writes no spaces: none are taken off.
-            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
-            match key {
-                b"ts" => {
-                    if timestamp.is_some_and(|t| t != value) {
-                        return Err(VerifyError::MalformedSignature);
-                    }
-                    timestamp = Some(value);
-                }
-                b"h1" => {
-                    if n_macs == MAX_SIGNATURES {
-                        return Err(VerifyError::MalformedSignature);
-                    }
-                    macs[n_macs] = Mac::from_hex(value)?;
-                    n_macs += 1;
-                }
-                _ => {}
-            }
-        }
-        let raw_ts = timestamp.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = request.check_timestamp(raw_ts)?;
-        if n_macs == 0 {
-            return Err(VerifyError::MalformedSignature);
-        }
-        if self.secrets.verify(&[raw_ts, b":", request.body()], &macs[..n_macs]) {
-            Ok(Verified::new(NAME).with_timestamp(timestamp))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        // Paddle writes no spaces: none are taken off.
+        let parsed = KeyedTags::parse(header, b';', b"ts", b"h1", false)?;
+        let timestamp = request.check_timestamp(parsed.timestamp)?;
+        self.secrets.check(&[parsed.timestamp, b":", request.body()], parsed.tags())?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp))
     }
 
     /// Id: body `event_id` (signed), dedupe on it. Type: body `event_type`

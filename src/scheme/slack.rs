@@ -8,9 +8,9 @@ use http::HeaderName;
 
 use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::handshake::Handshake;
-use super::{Scheme, SignedRequest, Verified, VerifyError, contains};
+use super::{Scheme, SignedRequest, Verified, VerifyError, contains, verify_v0};
 use crate::error::ConfigError;
-use crate::mac::{HmacSecrets, Mac};
+use crate::mac::HmacSecrets;
 
 static X_SLACK_SIGNATURE: HeaderName = HeaderName::from_static("x-slack-signature");
 static X_SLACK_REQUEST_TIMESTAMP: HeaderName = HeaderName::from_static("x-slack-request-timestamp");
@@ -46,17 +46,9 @@ impl Scheme for Slack {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&X_SLACK_SIGNATURE)?;
-        let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
-        let received = Mac::from_hex(hex)?;
-        let raw_ts =
-            request.header(&X_SLACK_REQUEST_TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = request.check_timestamp(raw_ts)?;
-        if self.secrets.verify(&[b"v0:", raw_ts, b":", request.body()], &[received]) {
-            Ok(Verified::new(NAME).with_timestamp(timestamp))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        let timestamp =
+            verify_v0(&self.secrets, request, &X_SLACK_SIGNATURE, &X_SLACK_REQUEST_TIMESTAMP)?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp))
     }
 
     fn envelope(&self) -> EnvelopeConfig {

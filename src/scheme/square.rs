@@ -97,11 +97,8 @@ impl Scheme for Square {
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         let received = Mac::from_base64(request.required_header(&SIGNATURE)?)?;
         let message = [self.notification_url.as_bytes(), request.body()];
-        if self.secrets.verify(&message, &[received]) {
-            Ok(Verified::new(NAME))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        self.secrets.check(&message, &[received])?;
+        Ok(Verified::new(NAME))
     }
 
     /// Id: body `event_id` (signed); type: body `type`; no version; no

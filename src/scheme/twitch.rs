@@ -122,11 +122,8 @@ impl Scheme for Twitch {
         if too_old || too_new {
             return Err(VerifyError::TimestampOutOfTolerance);
         }
-        if self.secrets.verify(&[id.as_bytes(), raw_ts, request.body()], &[received]) {
-            Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        self.secrets.check(&[id.as_bytes(), raw_ts, request.body()], &[received])?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
     }
 
     /// Id: the signed message id, dedupe on it. Type and version: the

@@ -17,9 +17,9 @@ use http::HeaderName;
 
 use super::conventions::{DedupeKey, EnvelopeConfig, Source, header, pointer};
 use super::handshake::Handshake;
-use super::{Scheme, SignedRequest, Verified, VerifyError, contains};
+use super::{Scheme, SignedRequest, Verified, VerifyError, contains, verify_v0};
 use crate::error::ConfigError;
-use crate::mac::{HmacSecrets, Mac};
+use crate::mac::HmacSecrets;
 
 static X_ZM_SIGNATURE: HeaderName = HeaderName::from_static("x-zm-signature");
 static X_ZM_REQUEST_TIMESTAMP: HeaderName = HeaderName::from_static("x-zm-request-timestamp");
@@ -86,17 +86,9 @@ impl Scheme for Zoom {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&X_ZM_SIGNATURE)?;
-        let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
-        let received = Mac::from_hex(hex)?;
-        let raw_ts =
-            request.header(&X_ZM_REQUEST_TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = request.check_timestamp(raw_ts)?;
-        if self.secrets.verify(&[b"v0:", raw_ts, b":", request.body()], &[received]) {
-            Ok(Verified::new(NAME).with_timestamp(timestamp))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        let timestamp =
+            verify_v0(&self.secrets, request, &X_ZM_SIGNATURE, &X_ZM_REQUEST_TIMESTAMP)?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp))
     }
 
     /// Id: the `x-zm-trackingid` header (unsigned), else the body digest;
