@@ -13,10 +13,6 @@ static X_SIGNATURE_ED25519: HeaderName = HeaderName::from_static("x-signature-ed
 static X_SIGNATURE_TIMESTAMP: HeaderName = HeaderName::from_static("x-signature-timestamp");
 const NAME: &str = "discord";
 
-/// At most this many public keys may be active at once: each request is
-/// checked against every one, so this bounds the work one request causes.
-const MAX_PUBLIC_KEYS: usize = 8;
-
 /// Discord's request signature (`X-Signature-Ed25519`), for webhook events.
 ///
 /// Discord signs every request to an app's URL with the application's
@@ -70,20 +66,7 @@ impl Discord {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut keys = Vec::new();
-        for key in public_keys {
-            keys.push(parse_public_key(key.as_ref().trim())?);
-            if keys.len() > MAX_PUBLIC_KEYS {
-                return Err(ConfigError::Invalid {
-                    what: "discord public keys",
-                    reason: format!("at most {MAX_PUBLIC_KEYS} may be active at once"),
-                });
-            }
-        }
-        if keys.is_empty() {
-            return Err(ConfigError::NoSecret { scheme: NAME });
-        }
-        Ok(Self { public_keys: keys })
+        Ok(Self { public_keys: super::public_keys(NAME, public_keys, parse_public_key)? })
     }
 }
 

@@ -376,6 +376,41 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
 
+/// At most this many public keys are active at once in a scheme with key
+/// pairs (Discord, SendGrid): with a few signatures per request at most, the
+/// work one unauthenticated request can cause stays small.
+pub const MAX_PUBLIC_KEYS_PER_SCHEME: usize = 8;
+
+/// Parses the public keys of a scheme with key pairs: at least one, at
+/// most [`MAX_PUBLIC_KEYS_PER_SCHEME`].
+#[cfg(any(feature = "ed25519", feature = "p256"))]
+pub(crate) fn public_keys<K, I, S>(
+    scheme: &'static str,
+    keys: I,
+    parse: impl Fn(&str) -> Result<K, crate::error::ConfigError>,
+) -> Result<Vec<K>, crate::error::ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut parsed = Vec::new();
+    for key in keys {
+        if parsed.len() == MAX_PUBLIC_KEYS_PER_SCHEME {
+            return Err(crate::error::ConfigError::Invalid {
+                what: "public keys",
+                reason: format!(
+                    "{scheme}: at most {MAX_PUBLIC_KEYS_PER_SCHEME} may be active at once"
+                ),
+            });
+        }
+        parsed.push(parse(key.as_ref().trim())?);
+    }
+    if parsed.is_empty() {
+        return Err(crate::error::ConfigError::NoSecret { scheme });
+    }
+    Ok(parsed)
+}
+
 /// Slack's signature, which Zoom copied: `v0=<hex>` in `signature`, over
 /// `v0:{timestamp}:{body}` with the Unix timestamp in `timestamp`. Returns
 /// the checked timestamp.

@@ -17,10 +17,6 @@ static SIGNATURE: HeaderName = HeaderName::from_static("x-twilio-email-event-web
 static TIMESTAMP: HeaderName = HeaderName::from_static("x-twilio-email-event-webhook-timestamp");
 const NAME: &str = "sendgrid";
 
-/// At most this many verification keys may be active at once: each request
-/// is checked against every one, so this bounds the work one request causes.
-const MAX_PUBLIC_KEYS: usize = 8;
-
 /// A DER ECDSA P-256 signature is at most 72 bytes: 96 base64 characters.
 const MAX_SIGNATURE_BASE64: usize = 96;
 
@@ -68,20 +64,7 @@ impl SendGrid {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut keys = Vec::new();
-        for key in public_keys {
-            keys.push(parse_public_key(key.as_ref().trim())?);
-            if keys.len() > MAX_PUBLIC_KEYS {
-                return Err(ConfigError::Invalid {
-                    what: "sendgrid verification keys",
-                    reason: format!("at most {MAX_PUBLIC_KEYS} may be active at once"),
-                });
-            }
-        }
-        if keys.is_empty() {
-            return Err(ConfigError::NoSecret { scheme: NAME });
-        }
-        Ok(Self { public_keys: keys })
+        Ok(Self { public_keys: super::public_keys(NAME, public_keys, parse_public_key)? })
     }
 }
 
