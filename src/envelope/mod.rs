@@ -9,9 +9,9 @@
 //!
 //! Each [`Scheme`](crate::Scheme) says where its sender puts these fields
 //! ([`Scheme::envelope`](crate::Scheme::envelope), an
-//! [`EnvelopeConfig`]); the README's schemes table lists them. A missing
-//! version is the [default version](EnvelopeConfig::default_version) (`"1"`
-//! unless configured). Every field can be moved with an [`EnvelopeConfig`]
+//! [`EnvelopeConfig`](crate::scheme::EnvelopeConfig)); the README's schemes table lists them. A missing
+//! version is the [default version](crate::scheme::EnvelopeConfig::default_version) (`"1"`
+//! unless configured). Every field can be moved with an [`EnvelopeConfig`](crate::scheme::EnvelopeConfig)
 //! ([`Source::Header`](crate::scheme::Source::Header),
 //! [`Source::JsonPointer`](crate::scheme::Source::JsonPointer), …).
 //!

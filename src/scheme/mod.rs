@@ -25,11 +25,13 @@
 //! | `SendGrid` (feature `p256`) | `X-Twilio-Email-Event-Webhook-Signature` (base64 DER ECDSA P-256) | `timestamp + body` | `X-Twilio-Email-Event-Webhook-Timestamp` | — (body: each event's `sg_event_id`) |
 //! | [`Mailgun`] | body `signature.signature` (hex) | `timestamp + token` only, **not the event data** | body `signature.timestamp` | `signature.token` |
 //!
-//! Schemes without a signed timestamp (GitHub, Shopify, Logto) cannot refuse
-//! a replayed delivery by age: pair them with the dedupe layer. Schemes whose
-//! delivery id is not signed (all but Standard Webhooks and Twitch) should
-//! dedupe on a digest of the body rather than a header an attacker could
-//! change.
+//! Schemes without a signed timestamp (GitHub, Shopify, Logto, GitLab,
+//! Square, Twilio, Intercom, and the generic scheme without one) cannot
+//! refuse a replayed delivery by its age. Where the delivery id is an
+//! unsigned header (GitHub, Shopify, Zoom, GitLab, Linear, Twilio, the
+//! generic scheme's `X-Webhook-Id`), the scheme's conventions dedupe on a
+//! digest of the signed body instead, so a replay under a fresh id is
+//! still a duplicate ([`DedupeKey`]).
 //!
 //! # Writing your own scheme
 //!
