@@ -79,9 +79,11 @@ thread_local! {
         .unwrap();
 }
 
-/// Layers by (config selector, scheme, pointers), built once.
-static LAYERS: LazyLock<Mutex<HashMap<(u8, usize, String, String), EnvelopeLayer>>> =
-    LazyLock::new(Default::default);
+/// A layer's configuration: selector, scheme, and the two pointers.
+type Key = (u8, usize, String, String);
+
+/// Layers by configuration, built once.
+static LAYERS: LazyLock<Mutex<HashMap<Key, EnvelopeLayer>>> = LazyLock::new(Default::default);
 
 fuzz_target!(|input: Input<'_>| {
     let request = parse(input.text);
