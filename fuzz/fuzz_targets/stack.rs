@@ -75,7 +75,7 @@ fn receiver(scheme: usize) -> (hookwarden::ReceiverService, FixedClock) {
             let entry = &schemes()[scheme];
             let receiver = RUNTIME.with(|rt| {
                 let _guard = rt.enter();
-                Receiver::builder_shared(std::sync::Arc::from(dyn_clone(scheme)))
+                Receiver::builder_shared(entry.scheme.clone())
                     .allowlist(allowlist)
                     .inbox(MemoryInbox::builder().capacity(64).max_remembered(1024).build())
                     .clock(clock.clone())
@@ -89,35 +89,6 @@ fn receiver(scheme: usize) -> (hookwarden::ReceiverService, FixedClock) {
         });
         (under.receiver.service(), under.clock.clone())
     })
-}
-
-/// A scheme of the table, owned (the receiver keeps its own).
-fn dyn_clone(index: usize) -> Box<dyn hookwarden::Scheme> {
-    // The table is 'static: a forwarding wrapper is enough.
-    #[derive(Debug)]
-    struct Shared(&'static dyn hookwarden::Scheme);
-    impl hookwarden::Scheme for Shared {
-        fn name(&self) -> &'static str {
-            self.0.name()
-        }
-        fn verify(
-            &self,
-            request: &hookwarden::scheme::SignedRequest<'_>,
-        ) -> Result<hookwarden::Verified, hookwarden::scheme::VerifyError> {
-            self.0.verify(request)
-        }
-        fn envelope(&self) -> hookwarden::scheme::EnvelopeConfig {
-            self.0.envelope()
-        }
-        fn handshake(
-            &self,
-            request: &hookwarden::scheme::SignedRequest<'_>,
-            verified: &hookwarden::Verified,
-        ) -> Option<hookwarden::scheme::Handshake> {
-            self.0.handshake(request, verified)
-        }
-    }
-    Box::new(Shared(&*schemes()[index].scheme))
 }
 
 /// The codes the design lists for each status.

@@ -21,7 +21,7 @@
 //! the sender would (timestamp `now`), replacing the signature headers, so
 //! the code after a successful check is reached too.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use hookwarden::Scheme;
@@ -139,7 +139,7 @@ pub struct Entry {
     /// The name used in the text format.
     pub name: &'static str,
     /// The scheme, configured with its vectors' secrets.
-    pub scheme: Box<dyn Scheme>,
+    pub scheme: Arc<dyn Scheme>,
     /// Signs a request as this sender would.
     pub sign: fn(&ToSign<'_>) -> Signed,
 }
@@ -261,89 +261,89 @@ pub fn schemes() -> &'static [Entry] {
         };
         let sendgrid_own = testing::sendgrid_public_key(secrets::SENDGRID_SIGNING);
         vec![
-            Entry { name: "standard", scheme: Box::new(standard()), sign: standard_webhooks },
+            Entry { name: "standard", scheme: Arc::new(standard()), sign: standard_webhooks },
             Entry {
                 name: "standard-v1a",
-                scheme: Box::new(standard()),
+                scheme: Arc::new(standard()),
                 sign: standard_webhooks_v1a,
             },
             Entry {
                 name: "github",
-                scheme: Box::new(GitHub::new([secrets::GITHUB]).unwrap()),
+                scheme: Arc::new(GitHub::new([secrets::GITHUB]).unwrap()),
                 sign: |s| headers_only(testing::github(secrets::GITHUB, s.body)),
             },
             Entry {
                 name: "stripe",
-                scheme: Box::new(Stripe::new([secrets::STRIPE]).unwrap()),
+                scheme: Arc::new(Stripe::new([secrets::STRIPE]).unwrap()),
                 sign: |s| headers_only(testing::stripe(secrets::STRIPE, s.now, s.body)),
             },
             Entry {
                 name: "slack",
-                scheme: Box::new(Slack::new([secrets::SLACK]).unwrap()),
+                scheme: Arc::new(Slack::new([secrets::SLACK]).unwrap()),
                 sign: |s| headers_only(testing::slack(secrets::SLACK, s.now, s.body)),
             },
             Entry {
                 name: "shopify",
-                scheme: Box::new(Shopify::new([secrets::SHOPIFY]).unwrap()),
+                scheme: Arc::new(Shopify::new([secrets::SHOPIFY]).unwrap()),
                 sign: |s| headers_only(testing::shopify(secrets::SHOPIFY, s.body)),
             },
             Entry {
                 name: "logto",
-                scheme: Box::new(Logto::new([secrets::LOGTO]).unwrap()),
+                scheme: Arc::new(Logto::new([secrets::LOGTO]).unwrap()),
                 sign: |s| headers_only(testing::logto(secrets::LOGTO, s.body)),
             },
             Entry {
                 name: "discord",
-                scheme: Box::new(
+                scheme: Arc::new(
                     Discord::new([testing::discord_public_key(secrets::DISCORD_SEED)]).unwrap(),
                 ),
                 sign: |s| headers_only(testing::discord(secrets::DISCORD_SEED, s.now, s.body)),
             },
             Entry {
                 name: "zoom",
-                scheme: Box::new(Zoom::new([secrets::ZOOM]).unwrap()),
+                scheme: Arc::new(Zoom::new([secrets::ZOOM]).unwrap()),
                 sign: |s| headers_only(testing::zoom(secrets::ZOOM, s.now, s.body)),
             },
             Entry {
                 name: "twitch",
-                scheme: Box::new(Twitch::new([secrets::TWITCH]).unwrap()),
+                scheme: Arc::new(Twitch::new([secrets::TWITCH]).unwrap()),
                 sign: twitch,
             },
             Entry {
                 name: "paddle",
-                scheme: Box::new(Paddle::new([secrets::PADDLE]).unwrap()),
+                scheme: Arc::new(Paddle::new([secrets::PADDLE]).unwrap()),
                 sign: |s| headers_only(testing::paddle(secrets::PADDLE, s.now, s.body)),
             },
             Entry {
                 name: "gitlab",
-                scheme: Box::new(GitLab::new([secrets::GITLAB]).unwrap()),
+                scheme: Arc::new(GitLab::new([secrets::GITLAB]).unwrap()),
                 sign: |_| headers_only(testing::gitlab(secrets::GITLAB)),
             },
             Entry {
                 name: "linear",
-                scheme: Box::new(Linear::new([secrets::LINEAR]).unwrap()),
+                scheme: Arc::new(Linear::new([secrets::LINEAR]).unwrap()),
                 sign: linear,
             },
             Entry {
                 name: "square",
-                scheme: Box::new(Square::new([secrets::SQUARE], secrets::SQUARE_URL).unwrap()),
+                scheme: Arc::new(Square::new([secrets::SQUARE], secrets::SQUARE_URL).unwrap()),
                 sign: |s| {
                     headers_only(testing::square(secrets::SQUARE, secrets::SQUARE_URL, s.body))
                 },
             },
             Entry {
                 name: "twilio",
-                scheme: Box::new(Twilio::new([secrets::TWILIO], secrets::TWILIO_URL).unwrap()),
+                scheme: Arc::new(Twilio::new([secrets::TWILIO], secrets::TWILIO_URL).unwrap()),
                 sign: twilio,
             },
             Entry {
                 name: "mailgun",
-                scheme: Box::new(Mailgun::new([secrets::MAILGUN]).unwrap()),
+                scheme: Arc::new(Mailgun::new([secrets::MAILGUN]).unwrap()),
                 sign: mailgun,
             },
             Entry {
                 name: "sendgrid",
-                scheme: Box::new(
+                scheme: Arc::new(
                     SendGrid::new([secrets::SENDGRID_PY, secrets::SENDGRID_NODE, &sendgrid_own])
                         .unwrap(),
                 ),
@@ -351,17 +351,17 @@ pub fn schemes() -> &'static [Entry] {
             },
             Entry {
                 name: "intercom",
-                scheme: Box::new(Intercom::new([secrets::INTERCOM]).unwrap()),
+                scheme: Arc::new(Intercom::new([secrets::INTERCOM]).unwrap()),
                 sign: |s| headers_only(testing::intercom(secrets::INTERCOM, s.body)),
             },
             Entry {
                 name: "hmac",
-                scheme: Box::new(generic()),
+                scheme: Arc::new(generic()),
                 sign: |s| headers_only(testing::generic_hmac(&generic(), s.now, s.body)),
             },
             Entry {
                 name: "hmac-ts",
-                scheme: Box::new(generic_timestamped()),
+                scheme: Arc::new(generic_timestamped()),
                 sign: |s| {
                     headers_only(testing::generic_hmac(&generic_timestamped(), s.now, s.body))
                 },
