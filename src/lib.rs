@@ -53,6 +53,7 @@ pub mod dedupe;
 pub mod envelope;
 mod error;
 mod future;
+pub mod https;
 pub mod ip;
 pub mod mac;
 mod random;
@@ -64,6 +65,8 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod verify;
 
 pub use background::{ack, dispatch, event, inbox, router};
