@@ -32,7 +32,7 @@
 //!   left; the first element whose `for=` is not trusted (or is missing,
 //!   `unknown` or obfuscated) was written by the edge proxy, and its
 //!   `proto=` decides. An unparsable element the walk reaches is refused,
-//!   and at most [`DEFAULT_MAX_HOPS`](crate::ip::DEFAULT_MAX_HOPS) elements
+//!   and at most [`DEFAULT_MAX_HOPS`] elements
 //!   are read.
 //!
 //! The peer address is read as [`IpAllowlistLayer`](crate::ip::IpAllowlistLayer)
@@ -43,7 +43,7 @@
 //! to fix the server.
 //!
 //! Refusals are logged at DEBUG under
-//! [`REJECTION_TARGET`](crate::REJECTION_TARGET), with the reason.
+//! [`REJECTION_TARGET`], with the reason.
 //!
 //! # Example
 //!

@@ -8,6 +8,9 @@
 //!
 //! The pipeline, one module per stage, each a tower layer usable alone:
 //!
+//! * [`https`]: [`RequireHttpsLayer`](https::RequireHttpsLayer), refusing
+//!   deliveries that did not arrive over HTTPS; `tls` (feature): serving
+//!   HTTPS with rustls, the certificate reloaded without a restart.
 //! * [`ip`]: [`IpAllowlistLayer`], client addresses with an explicit proxy
 //!   trust model, swappable at run time.
 //! * [`verify`]: [`VerifyLayer`], signature verification over the exact

@@ -323,7 +323,8 @@ async fn require_https_believes_only_trusted_proxies() {
         serve_plain(app(&elsewhere)).await,
     );
 
-    let cases: &[(SocketAddr, &[(&str, &str)], StatusCode)] = &[
+    type Case<'a> = (SocketAddr, &'a [(&'a str, &'a str)], StatusCode);
+    let cases: &[Case] = &[
         (xfp, &[("x-forwarded-proto", "https")], StatusCode::ACCEPTED),
         (xfp, &[("x-forwarded-proto", "http")], StatusCode::FORBIDDEN),
         (xfp, &[], StatusCode::FORBIDDEN),

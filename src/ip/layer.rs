@@ -133,7 +133,7 @@ impl IpAllowlistLayer {
     /// # Ok::<(), hookwarden::ConfigError>(())
     /// ```
     ///
-    /// A [`PeerAddr`] extension is always read first, then (with the `axum`
+    /// A [`PeerAddr`](super::PeerAddr) extension is always read first, then (with the `axum`
     /// feature) axum's `ConnectInfo<SocketAddr>` and `MockConnectInfo`;
     /// sources added here are tried after those, in the order they were
     /// added.
