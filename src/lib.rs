@@ -8,6 +8,9 @@
 //!
 //! The pipeline, one module per stage, each a tower layer usable alone:
 //!
+//! * [`https`]: [`RequireHttpsLayer`](https::RequireHttpsLayer), refusing
+//!   deliveries that did not arrive over HTTPS; `tls` (feature): serving
+//!   HTTPS with rustls, the certificate reloaded without a restart.
 //! * [`ip`]: [`IpAllowlistLayer`], client addresses with an explicit proxy
 //!   trust model, swappable at run time.
 //! * [`verify`]: [`VerifyLayer`], signature verification over the exact
@@ -53,6 +56,7 @@ pub mod dedupe;
 pub mod envelope;
 mod error;
 mod future;
+pub mod https;
 pub mod ip;
 pub mod mac;
 mod random;
@@ -64,6 +68,8 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod verify;
 
 pub use background::{ack, dispatch, event, inbox, router};

@@ -82,13 +82,16 @@ pub enum Rejection {
     /// A layer that needs an earlier layer's result did not find it (500):
     /// the pipeline is assembled in the wrong order.
     Misconfigured,
+    /// The request did not arrive over HTTPS, and HTTPS is required (403);
+    /// see [`RequireHttpsLayer`](crate::https::RequireHttpsLayer).
+    HttpsRequired,
 }
 
 impl Rejection {
     /// The HTTP status code of this rejection.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::IpNotAllowed => StatusCode::FORBIDDEN,
+            Self::IpNotAllowed | Self::HttpsRequired => StatusCode::FORBIDDEN,
             Self::PeerAddressUnknown | Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -123,6 +126,7 @@ impl Rejection {
             Self::StoreUnavailable { .. } => "store_unavailable",
             Self::Overloaded { .. } => "overloaded",
             Self::Misconfigured => "misconfigured",
+            Self::HttpsRequired => "https_required",
         }
     }
 
@@ -144,6 +148,7 @@ impl Rejection {
             Self::StoreUnavailable { .. } => "the idempotency store is unavailable; retry later",
             Self::Overloaded { .. } => "the receiver is overloaded; retry later",
             Self::Misconfigured => "the receiver is misconfigured",
+            Self::HttpsRequired => "webhooks must be delivered over HTTPS",
         }
     }
 
