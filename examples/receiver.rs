@@ -49,8 +49,14 @@ usage: cargo run --example receiver -- [options]
   --max-attempts N       attempts before a delivery is dead-lettered (default 5)
   --handler-delay-ms N   the demo handler sleeps N ms per event
   --fail-first N         the demo handler fails the first N attempts of every event
+  --admin-listen ADDR    serve the operator's API, page (/admin) and Prometheus metrics
+                         (/metrics) on this second listener (off by default; cargo feature
+                         `admin`); needs --admin-token
+  --admin-token T        the bearer token every admin request must carry (16 characters or
+                         more; never printed)
 
-Routes: POST /webhooks, GET /healthz. One JSON line per handled event on stdout.";
+Routes: POST /webhooks, GET /healthz; with --admin-listen, the admin routes on that listener
+only. One JSON line per handled event on stdout.";
 
 const OPTIONS: &[&str] = &[
     "listen",
@@ -68,6 +74,8 @@ const OPTIONS: &[&str] = &[
     "max-attempts",
     "handler-delay-ms",
     "fail-first",
+    "admin-listen",
+    "admin-token",
 ];
 
 fn allowlist(allow: &[String], trust: &[String]) -> Result<Option<IpAllowlistLayer>, ConfigError> {
@@ -134,6 +142,10 @@ async fn main() {
         Err(e) => common::fail(USAGE, &e.to_string()),
     }
     let receiver = builder.build().unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+    let admin =
+        common::admin::serve(args.get("admin-listen"), args.get("admin-token"), receiver.handle())
+            .await
+            .unwrap_or_else(|e| common::fail(USAGE, &e));
 
     let app = Router::new()
         .route_service("/webhooks", receiver.service())
@@ -141,6 +153,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| common::fail(USAGE, &format!("cannot listen on {listen}: {e}")));
+    if let Some(admin) = admin {
+        eprintln!("admin on http://{admin}/admin (API under /admin/api, Prometheus at /metrics)");
+    }
     eprintln!(
         "hookwarden receiver: scheme {scheme_name} ({SCHEMES}), {} active secret(s), listening on http://{}/webhooks",
         secrets.len(),
