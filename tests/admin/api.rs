@@ -197,6 +197,7 @@ async fn list_get_and_replay_a_dead_letter() {
         (no_route.status, no_route.json()["error"].clone()),
         (StatusCode::NOT_FOUND, "not_found".into())
     );
+    served.stop().await;
 }
 
 #[tokio::test]

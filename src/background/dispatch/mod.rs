@@ -484,7 +484,7 @@ impl Dispatcher {
 
     /// The ids of the deliveries this dispatcher accepted most recently
     /// (up to 100), newest first; look each up with
-    /// [`Inbox::get`](crate::background::inbox::Inbox::get) for its state.
+    /// [`Inbox::get`] for its state.
     pub fn recent_ids(&self) -> Vec<Arc<str>> {
         lock(&self.inner.recent).iter().rev().cloned().collect()
     }
