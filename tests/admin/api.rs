@@ -197,7 +197,6 @@ async fn list_get_and_replay_a_dead_letter() {
         (no_route.status, no_route.json()["error"].clone()),
         (StatusCode::NOT_FOUND, "not_found".into())
     );
-    served.stop().await;
 }
 
 #[tokio::test]
@@ -214,6 +213,7 @@ async fn recent_deliveries_are_newest_first_in_their_current_state() {
     let seen: Vec<(&str, &str)> =
         recent.iter().map(|d| (d["id"].as_str().unwrap(), d["state"].as_str().unwrap())).collect();
     assert_eq!(seen, [("evt_r3", "done"), ("evt_r2", "dead")]);
+    served.stop().await;
 }
 
 #[tokio::test]
