@@ -64,8 +64,14 @@ usage: cargo run --example receiver -- [options]
   --require-https        refuse deliveries that did not arrive over HTTPS: 403 https_required. A
                          trusted proxy's X-Forwarded-Proto counts (its Forwarded proto= with
                          --client-ip-header forwarded)
+  --admin-listen ADDR    serve the operator's API, page (/admin) and Prometheus metrics
+                         (/metrics) on this second listener (off by default; cargo feature
+                         `admin`); needs --admin-token
+  --admin-token T        the bearer token every admin request must carry (16 characters or
+                         more; never printed)
 
-Routes: POST /webhooks, GET /healthz. One JSON line per handled event on stdout.";
+Routes: POST /webhooks, GET /healthz; with --admin-listen, the admin routes on that listener
+only. One JSON line per handled event on stdout.";
 
 const OPTIONS: &[&str] = &[
     "listen",
@@ -86,6 +92,8 @@ const OPTIONS: &[&str] = &[
     "fail-first",
     "tls-cert",
     "tls-key",
+    "admin-listen",
+    "admin-token",
 ];
 
 const FLAGS: &[&str] = &["require-https"];
@@ -254,6 +262,10 @@ async fn main() {
         Err(e) => common::fail(USAGE, &e.to_string()),
     }
     let receiver = builder.build().unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+    let admin =
+        common::admin::serve(args.get("admin-listen"), args.get("admin-token"), receiver.handle())
+            .await
+            .unwrap_or_else(|e| common::fail(USAGE, &e));
 
     let app = Router::new()
         .route_service("/webhooks", receiver.service())
@@ -263,6 +275,9 @@ async fn main() {
         .unwrap_or_else(|e| common::fail(USAGE, &format!("cannot listen on {listen}: {e}")));
     if let Some(tls) = &tls {
         reload_tls(tls).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
+    }
+    if let Some(admin) = admin {
+        eprintln!("admin on http://{admin}/admin (API under /admin/api, Prometheus at /metrics)");
     }
     eprintln!(
         "hookwarden receiver: scheme {scheme_name} ({SCHEMES}), {} active secret(s), listening on {http}://{}/webhooks",

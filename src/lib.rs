@@ -28,6 +28,8 @@
 //! * [`Receiver`]: all of the above as one service.
 //! * [`Rejection`]: every reason a request can be refused;
 //!   [`telemetry`]: metric names and span fields.
+//! * `admin` (feature): the operator's API, page and Prometheus metrics,
+//!   behind a bearer token, for a second listener.
 //! * `testing` (feature): signers for every scheme, to test receivers.
 //!
 //! ```
@@ -49,6 +51,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 mod backend;
 pub mod background;
 pub mod clock;

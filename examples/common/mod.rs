@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each example uses a part
 
+pub(crate) mod admin;
 pub(crate) mod demo;
 
 use std::sync::Arc;
