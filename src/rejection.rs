@@ -96,7 +96,7 @@ pub enum Rejection {
 }
 
 /// How many kinds of rejection there are: one counter each.
-const KINDS: usize = 16;
+const KINDS: usize = 17;
 
 /// Rejection responses made in this process, by [`Rejection::slot`].
 static COUNTS: [AtomicU64; KINDS] = [const { AtomicU64::new(0) }; KINDS];
@@ -119,6 +119,7 @@ const CODES: [&str; KINDS] = [
     "overloaded",
     "misconfigured",
     "unauthorized",
+    "https_required",
 ];
 
 impl Rejection {
@@ -145,25 +146,7 @@ impl Rejection {
 
     /// The stable, machine-readable error code (the `error` field of the body).
     pub fn code(&self) -> &'static str {
-        match self {
-            Self::IpNotAllowed => "ip_not_allowed",
-            Self::PeerAddressUnknown => "peer_address_unknown",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::BodyTimeout => "body_timeout",
-            Self::BodyUnreadable => "body_unreadable",
-            Self::MissingSignature => "missing_signature",
-            Self::MalformedSignature => "malformed_signature",
-            Self::InvalidSignature => "invalid_signature",
-            Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
-            Self::MalformedEvent => "malformed_event",
-            Self::InProgress { .. } => "in_progress",
-            Self::StoreUnavailable { .. } => "store_unavailable",
-            Self::Overloaded { .. } => "overloaded",
-            Self::Misconfigured => "misconfigured",
-            Self::HttpsRequired => "https_required",
-            Self::Unauthorized => "unauthorized",
-        }
+        CODES[self.slot()]
     }
 
     /// This rejection's counter in [`COUNTS`] (and its code in [`CODES`]).
@@ -185,6 +168,7 @@ impl Rejection {
             Self::Overloaded { .. } => 13,
             Self::Misconfigured => 14,
             Self::Unauthorized => 15,
+            Self::HttpsRequired => 16,
         }
     }
 
@@ -322,6 +306,7 @@ mod tests {
             Rejection::Overloaded { retry_after: Duration::ZERO },
             Rejection::Misconfigured,
             Rejection::Unauthorized,
+            Rejection::HttpsRequired,
         ];
         assert_eq!(every.len(), KINDS);
         for (slot, rejection) in every.iter().enumerate() {

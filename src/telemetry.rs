@@ -133,6 +133,12 @@ pub(crate) fn describe() {
         "hookwarden_dead_letters_total",
         "Deliveries that went to the dead-letter list"
     );
-    metrics::counter!("hookwarden_retries_total").absolute(0);
-    metrics::counter!("hookwarden_dead_letters_total").absolute(0);
+    describe_gauge!(
+        "hookwarden_oldest_pending_age_seconds",
+        Unit::Seconds,
+        "How long the oldest pending delivery has waited (0 when none is pending)"
+    );
+    describe_gauge!("hookwarden_inbox_up", "1 when the inbox answered its last check, 0 when not");
+    // Counters start at zero when the receiver is built (the dispatcher
+    // does it with `increment(0)`, which keeps counts already made).
 }
