@@ -139,6 +139,7 @@ impl Ack {
         // would otherwise keep alive, and which the server could not reuse.
         let body = Bytes::copy_from_slice(body);
         let delivery = Delivery::new(id, event_type, version, body)
+            .with_scheme(envelope.scheme())
             .with_dedupe_key(envelope.dedupe_key())
             .with_timestamp(envelope.timestamp().or(signed_timestamp))
             .with_client_ip(client_ip);

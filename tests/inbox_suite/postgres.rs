@@ -12,7 +12,7 @@ use hookwarden::event::Delivery;
 use hookwarden::inbox::{Accept, Inbox, PostgresInbox};
 use tokio::task::JoinSet;
 
-use crate::suite::Make;
+use crate::suite::{Make, handled};
 
 const URL_VAR: &str = "HOOKWARDEN_TEST_POSTGRES_URL";
 const LONG: Duration = Duration::from_secs(3600);
@@ -94,7 +94,10 @@ async fn two_replicas_lease_each_delivery_exactly_once() {
                 }
                 for one in leased {
                     assert_eq!(one.attempt, 1);
-                    assert!(replica.complete(&one.lease).await.unwrap(), "a fresh lease holds");
+                    assert!(
+                        replica.complete(&one.lease, &handled(&one)).await.unwrap(),
+                        "a fresh lease holds"
+                    );
                     got.push(one.delivery.id().to_owned());
                 }
             }

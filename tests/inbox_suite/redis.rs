@@ -14,7 +14,7 @@ use hookwarden::inbox::{Accept, Cursor, Inbox, RedisInbox, State};
 use tokio::task::JoinSet;
 
 use crate::private_redis::PrivateRedis;
-use crate::suite::Make;
+use crate::suite::{Make, handled};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -155,7 +155,7 @@ async fn done_deliveries_are_listed_and_found_without_their_bodies() {
         inbox.accept(&delivery(&format!("done-{i}"))).await.unwrap();
     }
     for leased in inbox.lease(5, LONG).await.unwrap() {
-        assert!(inbox.complete(&leased.lease).await.unwrap());
+        assert!(inbox.complete(&leased.lease, &handled(&leased)).await.unwrap());
     }
     let mut seen = Vec::new();
     let mut cursor = None;
