@@ -16,6 +16,13 @@
 //!    no answer leaves a key that turns later retries into duplicates while
 //!    no delivery is kept.
 //!
+//! Each delivery is kept with what its record needs: the envelope, the
+//! [scheme](crate::Envelope::scheme) that verified it, when it was
+//! received, and the client address: the allowlist's
+//! [`ClientIp`] (past trusted proxies), or without an allowlist the TCP
+//! peer the server recorded (axum's `ConnectInfo`, or a
+//! [`PeerAddr`](crate::ip::PeerAddr)), if it did.
+//!
 //! A batch (SendGrid) is kept as one delivery per event, each deduped on its
 //! own key, and answered 202 once every event is kept (or was already): if
 //! one cannot be kept the whole batch gets the 503, and the sender's retry
@@ -43,6 +50,8 @@ use crate::background::dispatch::{Dispatcher, SubmitError, Submitted};
 use crate::background::event::Delivery;
 use crate::envelope::Envelope;
 use crate::future::BoxFuture;
+use crate::ip::ClientIp;
+use crate::ip::peer::recorded_peer;
 use crate::rejection::Rejection;
 use crate::response;
 use crate::scheme::AckStyle;
@@ -217,7 +226,12 @@ impl<B> Service<Request<B>> for Ack {
             );
             return Box::pin(std::future::ready(Ok(reject(Rejection::Misconfigured))));
         };
-        let client_ip = extensions.get::<crate::ip::ClientIp>().map(|ip| ip.0);
+        // The allowlist's client (past trusted proxies); without one, the
+        // TCP peer as the server recorded it, if it did.
+        let client_ip = extensions
+            .get::<ClientIp>()
+            .map(|ip| ip.0)
+            .or_else(|| recorded_peer(extensions).map(|ip| ip.to_canonical()));
         let this = self.clone();
         Box::pin(async move { Ok(this.acknowledge(verified, envelope, client_ip).await) })
     }

@@ -8,7 +8,8 @@ use http::Extensions;
 use tower_layer::Layer;
 
 use super::client_ip::{DEFAULT_MAX_HOPS, Trust};
-use super::{ClientIpSource, IpAllowlist, IpRanges, PeerAddr};
+use super::peer::recorded_peer;
+use super::{ClientIpSource, IpAllowlist, IpRanges};
 use crate::ConfigError;
 
 /// Reads the peer address from a request's extensions.
@@ -25,25 +26,10 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// The peer address: [`PeerAddr`] first, then the configured sources.
+    /// The peer address: [`PeerAddr`](super::PeerAddr) first, then the configured sources.
     pub(crate) fn peer(&self, extensions: &Extensions) -> Option<IpAddr> {
-        if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
-            return Some(addr.ip());
-        }
-        #[cfg(feature = "axum")]
-        {
-            use axum::extract::ConnectInfo;
-            use axum::extract::connect_info::MockConnectInfo;
-            if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
-                return Some(addr.ip());
-            }
-            if let Some(MockConnectInfo(addr)) =
-                extensions.get::<MockConnectInfo<std::net::SocketAddr>>()
-            {
-                return Some(addr.ip());
-            }
-        }
-        self.peer_sources.iter().find_map(|source| source(extensions))
+        recorded_peer(extensions)
+            .or_else(|| self.peer_sources.iter().find_map(|source| source(extensions)))
     }
 
     /// Says once, at ERROR, how to fix a server that does not provide the
@@ -180,7 +166,7 @@ impl IpAllowlistLayer {
     /// # Ok::<(), hookwarden::ConfigError>(())
     /// ```
     ///
-    /// A [`PeerAddr`] extension is always read first, then (with the `axum`
+    /// A [`PeerAddr`](super::PeerAddr) extension is always read first, then (with the `axum`
     /// feature) axum's `ConnectInfo<SocketAddr>` and `MockConnectInfo`;
     /// sources added here are tried after those, in the order they were
     /// added.

@@ -117,7 +117,7 @@
 
 mod client_ip;
 mod layer;
-mod peer;
+pub(crate) mod peer;
 pub mod providers;
 mod ranges;
 mod service;

@@ -1,9 +1,9 @@
 //! The TCP peer address, for servers that do not record it themselves.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 
-use http::Request;
+use http::{Extensions, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -52,6 +52,27 @@ impl<S> Layer<S> for PeerAddr {
     fn layer(&self, inner: S) -> Self::Service {
         SetPeerAddr { inner, peer: *self }
     }
+}
+
+/// The TCP peer address the server recorded in the request's extensions,
+/// if any: a [`PeerAddr`], else (with the `axum` feature) axum's
+/// `ConnectInfo<SocketAddr>` or `MockConnectInfo<SocketAddr>`.
+pub(crate) fn recorded_peer(extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
+        return Some(addr.ip());
+    }
+    #[cfg(feature = "axum")]
+    {
+        use axum::extract::ConnectInfo;
+        use axum::extract::connect_info::MockConnectInfo;
+        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+        if let Some(MockConnectInfo(addr)) = extensions.get::<MockConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+    }
+    None
 }
 
 /// A service that puts a [`PeerAddr`] in every request's extensions; made
