@@ -652,7 +652,7 @@ struct Running {
     delivery: Arc<Delivery>,
     attempt: u32,
     /// When its attempt started, once it has.
-    started: Option<std::time::Instant>,
+    started: Option<Instant>,
 }
 
 /// Why an attempt failed: how ([`AttemptOutcome::Unprocessable`] when
@@ -741,7 +741,9 @@ async fn run(
     );
     inner.in_flight.fetch_add(1, Ordering::AcqRel);
     let max = inner.retry.max_attempts();
-    let started = std::time::Instant::now();
+    // tokio's clock, so that tests on a paused clock see the durations
+    // they simulate.
+    let started = Instant::now();
     if let Some(running) = lock(&inner.running).get_mut(&run_id) {
         running.started = Some(started);
     }
@@ -918,7 +920,7 @@ async fn attempt_once(
     attempt: u32,
     lease: &Lease,
     waiting: &[Lease],
-    started: std::time::Instant,
+    started: Instant,
 ) -> Result<(), Failure> {
     // Calling the handler may panic before it returns its future.
     let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| {
