@@ -319,15 +319,19 @@ async fn a_version_2_file_is_migrated_in_place() {
     let conn = rusqlite::Connection::open(file.path()).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.execute_batch(SCHEMA_V2).unwrap();
-    // (seq, id, state, attempts, due_at, last_error, done_at)
-    let rows: [(i64, &str, &str, i64, Option<i64>, Option<&str>, Option<i64>); 5] = [
-        (1, "evt_pending", "pending", 0, Some(past), None, None),
-        (2, "evt_retrying", "retrying", 1, Some(past), Some("503 from downstream"), None),
-        (3, "evt_leased", "leased", 1, Some(past), None, None),
-        (4, "evt_dead", "dead", 5, None, Some("gave up"), None),
-        (5, "evt_done", "done", 1, None, None, Some(now - 1_000)),
+    // (id, state, attempts, last_error); the active ones are due, the
+    // leased one's lease having run out a minute ago.
+    let rows: [(&str, &str, i64, Option<&str>); 5] = [
+        ("evt_pending", "pending", 0, None),
+        ("evt_retrying", "retrying", 1, Some("503 from downstream")),
+        ("evt_leased", "leased", 1, None),
+        ("evt_dead", "dead", 5, Some("gave up")),
+        ("evt_done", "done", 1, None),
     ];
-    for (seq, id, state, attempts, due_at, last_error, done_at) in rows {
+    for (seq, (id, state, attempts, last_error)) in (1_i64..).zip(rows) {
+        let active = matches!(state, "pending" | "retrying" | "leased");
+        let due_at = active.then_some(past);
+        let done_at = (state == "done").then_some(now - 1_000);
         conn.execute(
             "INSERT INTO hookwarden_delivery (seq, dedupe_key, id, event_type, version, \
              timestamp, received_at, client_ip, body, accepted_at) \
@@ -355,7 +359,7 @@ async fn a_version_2_file_is_migrated_in_place() {
         (1, 1, 1, 1, 1),
         "{stats:?}"
     );
-    for (_, id, state, attempts, _, last_error, _) in rows {
+    for (id, state, attempts, last_error) in rows {
         let record = inbox.get(id).await.unwrap().unwrap_or_else(|| panic!("{id} kept"));
         assert_eq!(record.state.as_str(), state, "{id}");
         assert_eq!(record.attempts, attempts as u32, "{id}");

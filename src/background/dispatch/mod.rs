@@ -15,6 +15,14 @@
 //! message. Dead letters live in the inbox too, and survive restarts with a
 //! durable one.
 //!
+//! Each attempt's outcome goes to the inbox as an
+//! [`AttemptRecord`] (number, end, duration,
+//! outcome, error), with the call that records it, so the delivery's
+//! record keeps its [attempt log](crate::inbox::Record::attempt_log); and
+//! it is logged as one INFO line under
+//! [`DELIVERY_TARGET`](crate::telemetry::DELIVERY_TARGET), with the fields
+//! [`telemetry`](crate::telemetry#one-line-per-delivery-outcome) lists.
+//!
 //! ```
 //! use hookwarden::dispatch::{Dispatcher, RetryPolicy};
 //! use hookwarden::event::{Delivery, Event};
