@@ -13,8 +13,6 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 use super::InboxError;
 
 /// How many attempts the log of one delivery keeps: the latest.
@@ -199,7 +197,11 @@ impl AttemptRecord {
     pub fn error(&self) -> Option<&str> {
         self.error.as_deref()
     }
+}
 
+/// The JSON form of a record, kept by the durable backends.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+impl AttemptRecord {
     /// The record as one line of compact JSON (for backends):
     /// `{"n":1,"at":<ms since the epoch>,"us":<µs>,"outcome":"failed","error":"…"}`,
     /// without `us` or `error` when there are none.
@@ -237,7 +239,8 @@ impl AttemptRecord {
 }
 
 /// The JSON shape of one record, shared by the durable backends.
-#[derive(Serialize, Deserialize)]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Wire {
     n: u32,
     at: i64,
@@ -250,6 +253,7 @@ struct Wire {
 
 /// Parses a log kept as JSON lines, one record a line, oldest first (for
 /// backends); keeps the last [`MAX_ATTEMPT_LOG`].
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 pub(crate) fn parse_lines(lines: &str) -> Result<Vec<AttemptRecord>, InboxError> {
     let mut log: Vec<AttemptRecord> = lines
         .lines()
@@ -262,6 +266,7 @@ pub(crate) fn parse_lines(lines: &str) -> Result<Vec<AttemptRecord>, InboxError>
 
 /// Parses a log kept as a JSON array of records, oldest first (for
 /// backends); keeps the last [`MAX_ATTEMPT_LOG`].
+#[cfg(feature = "postgres")]
 pub(crate) fn parse_array(json: &str) -> Result<Vec<AttemptRecord>, InboxError> {
     let entries: Vec<&serde_json::value::RawValue> = serde_json::from_str(json)
         .map_err(|e| InboxError::new(format!("malformed attempt log: {e}")))?;
@@ -273,6 +278,7 @@ pub(crate) fn parse_array(json: &str) -> Result<Vec<AttemptRecord>, InboxError> 
     Ok(log)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 fn trim(log: &mut Vec<AttemptRecord>) {
     if log.len() > MAX_ATTEMPT_LOG {
         log.drain(..log.len() - MAX_ATTEMPT_LOG);
@@ -293,6 +299,7 @@ pub(crate) fn bounded_error(error: &str) -> String {
     format!("{}{MARK}", &error[..end])
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 fn millis_since_epoch(at: SystemTime) -> i64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
@@ -318,6 +325,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
     fn a_record_survives_json_exactly() {
         let record =
             AttemptRecord::new(3, AttemptOutcome::Panicked, Duration::from_nanos(1_234_567))
@@ -343,6 +351,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "sqlite", feature = "postgres"))]
     fn logs_keep_the_last_records() {
         let lines: Vec<String> = (1..=25)
             .map(|n| AttemptRecord::new(n, AttemptOutcome::Failed, Duration::ZERO).to_json())
