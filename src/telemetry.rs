@@ -62,7 +62,9 @@
 //! counted by `hookwarden_verify_failures_total{reason=code}`: a flood of
 //! forged or unwanted requests never turns into one INFO, WARN or ERROR
 //! line per request. A misconfigured server (no peer address) is said once,
-//! at ERROR.
+//! at ERROR; an inbox that cannot be reached, once at WARN as the outage
+//! starts (`hookwarden::ack`) and once at INFO as it ends, its refusals
+//! (503 `store_unavailable`) at DEBUG in between.
 
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 

@@ -337,3 +337,64 @@ async fn rejected_requests_never_log_above_debug() {
         .count();
     assert_eq!(quiet, FORGED + 1, "each rejection recorded once, at DEBUG");
 }
+
+/// An inbox that cannot be reached (PostgreSQL on a port where nothing
+/// listens) fails every accept: each authentic delivery is answered 503
+/// `store_unavailable`, and the outage is said once at WARN, not once a
+/// request (each worker that cannot lease says so once too); each refusal
+/// is still recorded at DEBUG.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "current_thread")]
+async fn an_unreachable_inbox_is_said_once_not_once_a_request() {
+    use hookwarden::inbox::PostgresInbox;
+
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(Registry::default().with(capture.clone()));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // Bound, then closed: nothing listens there now.
+    let inbox = PostgresInbox::builder(format!("postgres://hookwarden@{closed}/hookwarden"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let receiver = Receiver::builder(StandardWebhooks::new([SECRET]).unwrap())
+        .router(EventRouter::new().catch_all(|_: Event<serde_json::Value>| async {
+            Ok::<_, std::convert::Infallible>(())
+        }))
+        .inbox(inbox)
+        .build()
+        .unwrap();
+    let app = Router::new().route_service("/webhooks", receiver.service());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    const TRIES: usize = 8;
+    for i in 0..TRIES {
+        let status = deliver(addr, &format!("evt_down_{i}"), "flaky", SECRET).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let seen = capture.seen();
+    assert_nothing_secret(&seen);
+    let warnings: Vec<&Seen> = seen
+        .iter()
+        .filter(|one| one.target.starts_with("hookwarden") && one.level <= Level::WARN)
+        .collect();
+    let (ack, others): (Vec<&Seen>, Vec<&Seen>) =
+        warnings.iter().partition(|one| one.target == "hookwarden::ack");
+    assert_eq!(ack.len(), 1, "one WARN for the outage: {ack:?}");
+    assert!(ack[0].field("message").unwrap().contains("inbox unavailable"), "{ack:?}");
+    // The workers cannot lease either: each says so once (4 workers).
+    assert!(others.len() <= 4, "{others:?}");
+    assert!(
+        others
+            .iter()
+            .all(|one| one.field("message") == Some("cannot lease from the inbox; retrying"))
+    );
+    let refusals = seen
+        .iter()
+        .filter(|one| {
+            one.target == REJECTION_TARGET && one.field("code") == Some("store_unavailable")
+        })
+        .count();
+    assert_eq!(refusals, TRIES, "each refusal recorded at DEBUG");
+}

@@ -38,6 +38,8 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -67,6 +69,9 @@ pub struct Ack {
     retry_after: Duration,
     unknown_status: StatusCode,
     style: AckStyle,
+    /// Whether the inbox failed the last accept: an outage is said once at
+    /// WARN as it starts and once at INFO as it ends, not once a request.
+    inbox_down: Arc<AtomicBool>,
 }
 
 impl Ack {
@@ -77,6 +82,7 @@ impl Ack {
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
             style: AckStyle::Json,
+            inbox_down: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -152,7 +158,11 @@ impl Ack {
             .with_dedupe_key(envelope.dedupe_key())
             .with_timestamp(envelope.timestamp().or(signed_timestamp))
             .with_client_ip(client_ip);
-        match self.dispatcher.submit(delivery).await {
+        let submitted = self.dispatcher.submit(delivery).await;
+        if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
+            self.inbox_recovered();
+        }
+        match submitted {
             Ok(Submitted::Accepted) => {
                 telemetry::delivery("accepted");
                 Kept::Accepted
@@ -162,13 +172,27 @@ impl Ack {
                 Kept::Duplicate
             }
             Err(SubmitError::Unavailable(error)) => {
-                tracing::warn!(target: TARGET, %error, "inbox unavailable");
+                if self.inbox_down.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(target: TARGET, %error, "inbox still unavailable");
+                } else {
+                    tracing::warn!(
+                        target: TARGET,
+                        %error,
+                        "inbox unavailable: answering 503 store_unavailable until it answers again"
+                    );
+                }
                 Kept::Refused(Rejection::StoreUnavailable { retry_after: self.retry_after })
             }
             Err(error) => {
                 tracing::debug!(target: TARGET, %error, id, "not kept");
                 Kept::Refused(overloaded)
             }
+        }
+    }
+
+    fn inbox_recovered(&self) {
+        if self.inbox_down.swap(false, Ordering::Relaxed) {
+            tracing::info!(target: TARGET, "inbox available again");
         }
     }
 
@@ -244,7 +268,7 @@ impl fmt::Debug for Ack {
             .field("retry_after", &self.retry_after)
             .field("unknown_status", &self.unknown_status)
             .field("style", &self.style)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
