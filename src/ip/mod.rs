@@ -116,6 +116,7 @@
 //!   ready but not called, as with other tower layers that reject early.
 
 mod client_ip;
+pub(crate) mod forwarded;
 mod layer;
 pub(crate) mod peer;
 pub mod providers;

@@ -44,9 +44,10 @@
 //! ```
 
 mod retry;
+mod timing;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -59,6 +60,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 pub use retry::RetryPolicy;
+pub use timing::HandlerTimes;
+
+use timing::TimeHistogram;
 
 use crate::background::event::Delivery;
 use crate::background::inbox::{
@@ -70,6 +74,9 @@ use crate::future::BoxFuture;
 use crate::telemetry;
 
 const TARGET: &str = "hookwarden::dispatch";
+
+/// How many accepted ids [`Dispatcher::recent_ids`] remembers.
+const RECENT: usize = 100;
 
 /// A hook called for every new dead letter.
 pub type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
@@ -119,10 +126,14 @@ pub struct Stats {
     pub handled: u64,
     /// Failed attempts that were scheduled for a retry.
     pub retries: u64,
+    /// Failed attempts, whatever came next (a retry or a dead letter).
+    pub failed_attempts: u64,
     /// Deliveries dead-lettered.
     pub dead_lettered: u64,
     /// Attempts running now.
     pub in_flight: usize,
+    /// How long handler attempts took.
+    pub handler_times: HandlerTimes,
 }
 
 /// What a graceful shutdown left behind.
@@ -296,7 +307,10 @@ impl DispatcherBuilder {
             ignored: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            times: TimeHistogram::new(),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             in_flight: AtomicUsize::new(0),
             workers_running: AtomicUsize::new(self.workers),
             closing: AtomicBool::new(false),
@@ -307,6 +321,7 @@ impl DispatcherBuilder {
             running: Mutex::new(HashMap::new()),
             next_run: AtomicU64::new(0),
         });
+        telemetry::dispatcher_started();
         for _ in 0..self.workers {
             tokio::spawn(worker(inner.clone()));
         }
@@ -349,7 +364,11 @@ struct Inner {
     ignored: AtomicU64,
     handled: AtomicU64,
     retries: AtomicU64,
+    failed_attempts: AtomicU64,
     dead_lettered: AtomicU64,
+    times: TimeHistogram,
+    /// The ids most recently accepted, newest at the back.
+    recent: Mutex<VecDeque<Arc<str>>>,
     in_flight: AtomicUsize,
     workers_running: AtomicUsize,
     /// Shutdown has begun: no new deliveries; a durable inbox is no longer
@@ -398,6 +417,13 @@ impl Dispatcher {
         match inner.inbox.accept(&delivery).await? {
             Accept::Accepted => {
                 inner.accepted.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut recent = lock(&inner.recent);
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back(Arc::from(delivery.id()));
+                }
                 inner.wake.notify_one();
                 Ok(Submitted::Accepted)
             }
@@ -459,9 +485,18 @@ impl Dispatcher {
             ignored: inner.ignored.load(Ordering::Relaxed),
             handled: inner.handled.load(Ordering::Relaxed),
             retries: inner.retries.load(Ordering::Relaxed),
+            failed_attempts: inner.failed_attempts.load(Ordering::Relaxed),
             dead_lettered: inner.dead_lettered.load(Ordering::Relaxed),
             in_flight: inner.in_flight.load(Ordering::Relaxed),
+            handler_times: inner.times.snapshot(),
         }
+    }
+
+    /// The ids of the deliveries this dispatcher accepted most recently
+    /// (up to 100), newest first; look each up with
+    /// [`Inbox::get`] for its state.
+    pub fn recent_ids(&self) -> Vec<Arc<str>> {
+        lock(&self.inner.recent).iter().rev().cloned().collect()
     }
 
     /// Stops accepting and waits at most `deadline` for the workers.
@@ -618,9 +653,10 @@ async fn worker(inner: Arc<Inner>) {
     inner.wake.notify_one();
 }
 
-/// Records the inbox's gauges (every 5 s, with the `metrics` feature) and
-/// purges done deliveries past their retention (every `purge_every`), until
-/// the dispatcher is dropped or shut down.
+/// Records the inbox's gauges (queue depth, oldest pending age, whether the
+/// inbox answers: every 5 s, with the `metrics` feature) and purges done
+/// deliveries past their retention (every `purge_every`), until the
+/// dispatcher is dropped or shut down.
 async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
     const GAUGES_EVERY: Duration = Duration::from_secs(5);
     let mut next_purge = Instant::now() + purge_every;
@@ -630,10 +666,18 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
             if inner.closing.load(Ordering::Acquire) {
                 return;
             }
-            if cfg!(feature = "metrics")
-                && let Ok(stats) = inner.inbox.stats().await
-            {
-                telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+            if cfg!(feature = "metrics") {
+                match inner.inbox.stats().await {
+                    Ok(stats) => {
+                        telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+                        telemetry::oldest_pending(stats.oldest_pending);
+                        telemetry::inbox_up(true);
+                    }
+                    Err(error) => {
+                        tracing::debug!(target: TARGET, %error, "cannot read the inbox's gauges");
+                        telemetry::inbox_up(false);
+                    }
+                }
             }
             if Instant::now() >= next_purge {
                 next_purge = Instant::now() + purge_every;
@@ -815,6 +859,7 @@ async fn settle(
             }
             Err(failure) if failure.is_retryable() && attempt < max => {
                 span.record("outcome", "retry");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 let delay = inner.retry.backoff_jittered(attempt);
                 inner.retries.fetch_add(1, Ordering::Relaxed);
                 telemetry::retry();
@@ -826,6 +871,7 @@ async fn settle(
             }
             Err(failure) => {
                 span.record("outcome", "dead_letter");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 let recorded =
                     record("dead_letter", || inner.inbox.dead_letter(&lease, &report)).await;
                 outcome_line(&delivery, &report, recorded_as(recorded, "dead"), None);
@@ -981,9 +1027,9 @@ async fn attempt_once(
             }
         }
     };
-    if cfg!(feature = "metrics") {
-        telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
-    }
+    let elapsed = started.elapsed();
+    inner.times.record(elapsed);
+    telemetry::handler_duration(elapsed.as_secs_f64(), result.is_ok());
     result
 }
 
