@@ -100,6 +100,27 @@ where
     }
 }
 
+/// The peer address the server recorded in a request's extensions without
+/// being told where: a [`PeerAddr`], else (with the `axum` feature) axum's
+/// `ConnectInfo<SocketAddr>` or `MockConnectInfo<SocketAddr>`.
+pub(crate) fn recorded_peer(extensions: &Extensions) -> Option<IpAddr> {
+    if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
+        return Some(addr.ip());
+    }
+    #[cfg(feature = "axum")]
+    {
+        use axum::extract::ConnectInfo;
+        use axum::extract::connect_info::MockConnectInfo;
+        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+        if let Some(MockConnectInfo(addr)) = extensions.get::<MockConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+    }
+    None
+}
+
 /// Reads the peer address from a request's extensions.
 type PeerSource = Arc<dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync>;
 
@@ -131,21 +152,8 @@ impl PeerSources {
 
     /// The peer address, if the server recorded it.
     pub(crate) fn peer(&self, extensions: &Extensions) -> Option<IpAddr> {
-        if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
-            return Some(addr.ip());
-        }
-        #[cfg(feature = "axum")]
-        {
-            use axum::extract::ConnectInfo;
-            use axum::extract::connect_info::MockConnectInfo;
-            if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-                return Some(addr.ip());
-            }
-            if let Some(MockConnectInfo(addr)) = extensions.get::<MockConnectInfo<SocketAddr>>() {
-                return Some(addr.ip());
-            }
-        }
-        self.added.iter().find_map(|source| source(extensions))
+        recorded_peer(extensions)
+            .or_else(|| self.added.iter().find_map(|source| source(extensions)))
     }
 
     /// Says once, at ERROR, how to fix a server that does not provide the
