@@ -14,6 +14,7 @@ pub(super) fn summary(record: &Record) -> Map<String, Value> {
     let delivery = &record.delivery;
     let mut view = Map::new();
     view.insert("id".into(), delivery.id().into());
+    view.insert("scheme".into(), delivery.scheme().into());
     view.insert("type".into(), delivery.event_type().into());
     view.insert("version".into(), delivery.version().into());
     view.insert("state".into(), record.state.as_str().into());
@@ -34,6 +35,22 @@ pub(super) fn detail(record: &Record) -> Value {
     view.insert("timestamp".into(), delivery.timestamp().into());
     view.insert("dedupe_key".into(), delivery.dedupe_key().into());
     view.insert("body_bytes".into(), delivery.body().len().into());
+    // Each attempt the inbox remembers (the last ones), oldest first.
+    let attempts: Vec<Value> = record
+        .attempt_log()
+        .iter()
+        .map(|attempt| {
+            json!({
+                "attempt": attempt.attempt(),
+                "outcome": attempt.outcome().as_str(),
+                "started_at": attempt.started_at().map(rfc3339),
+                "finished_at": rfc3339(attempt.finished_at()),
+                "duration_ms": attempt.duration().map(|d| d.as_secs_f64() * 1000.0),
+                "error": attempt.error(),
+            })
+        })
+        .collect();
+    view.insert("attempt_log".into(), attempts.into());
     let (body, encoding) = match std::str::from_utf8(delivery.body()) {
         Ok(text) => (text.to_owned(), "utf-8"),
         Err(_) => (STANDARD.encode(delivery.body()), "base64"),

@@ -147,6 +147,14 @@ async fn list_get_and_replay_a_dead_letter() {
     assert_eq!(one["body"], harness::body(FAILS, "evt_dead_1"));
     assert_eq!(one["body_encoding"], "utf-8");
     assert_eq!(one["state"], "dead");
+    // The delivery record: its scheme and each attempt with its error.
+    assert_eq!(one["scheme"], "standard-webhooks");
+    let log = one["attempt_log"].as_array().expect("an attempt log");
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["attempt"], 1);
+    assert_eq!(log[0]["outcome"], "failed");
+    assert_eq!(log[0]["error"], "billing service answered 503 Service Unavailable");
+    assert!(log[0]["duration_ms"].as_f64().is_some(), "{log:?}");
 
     // Replay: unknown, not dead, dead.
     let unknown = admin(served.admin, Method::POST, "/admin/api/deliveries/evt_nope/replay").await;

@@ -62,6 +62,8 @@ async fn list_get_and_replay_work_after_a_restart_on_sqlite() {
     assert_eq!(one.status, StatusCode::OK);
     assert_eq!(one.json()["body"], harness::body(FAILS, "evt_sq_dead"));
     assert_eq!(one.json()["body_encoding"], "utf-8");
+    // The attempt log survived the restart.
+    assert_eq!(one.json()["attempt_log"][0]["outcome"], "failed");
 
     let unknown =
         admin(second.admin, Method::POST, "/admin/api/deliveries/evt_sq_nope/replay").await;
