@@ -119,7 +119,7 @@ impl GenericHmac {
     fn signature<'a>(
         &self,
         request: &SignedRequest<'a>,
-    ) -> Result<(Mac, Option<(&'a [u8], u64)>), VerifyError> {
+    ) -> Result<(Mac, Option<SignedTimestamp<'a>>), VerifyError> {
         let mut value = request.required_header(&self.header)?;
         if let Some((prefix, kind)) = &self.prefix {
             match value.strip_prefix(prefix.as_bytes()) {
@@ -194,6 +194,9 @@ impl Scheme for GenericHmac {
         self.envelope.clone()
     }
 }
+
+/// A signed timestamp: as received, and as checked (Unix seconds).
+type SignedTimestamp<'a> = (&'a [u8], u64);
 
 /// Configures a [`GenericHmac`]; errors are reported by
 /// [`build`](Self::build).

@@ -139,8 +139,7 @@ impl Scheme for StandardWebhooks {
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
         let signed = signed_headers(request)?;
-        let message: [&[u8]; 5] =
-            [signed.id.as_bytes(), b".", signed.raw_ts, b".", request.body()];
+        let message: [&[u8]; 5] = [signed.id.as_bytes(), b".", signed.raw_ts, b".", request.body()];
         let mut matched = false;
         if let Some(secrets) = &self.secrets {
             matched |= secrets.verify(&message, signed.macs());

@@ -36,7 +36,11 @@ pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejectio
 /// tenant's scheme, the scheme's [`precheck`](Scheme::precheck) of the
 /// headers, a slot among the [`max_inflight`](super::VerifyLayer::max_inflight)
 /// body reads, and only then the body.
-pub(super) async fn collect<B>(parts: Parts, body: B, config: Arc<Config>) -> Result<Collected, Rejection>
+pub(super) async fn collect<B>(
+    parts: Parts,
+    body: B,
+    config: Arc<Config>,
+) -> Result<Collected, Rejection>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -48,8 +52,9 @@ where
             (scheme, Some(tenant))
         }
     };
-    let headers_only = SignedRequest::new(&parts.headers, &[], config.clock.unix_now(), config.tolerance)
-        .with_uri(&parts.uri);
+    let headers_only =
+        SignedRequest::new(&parts.headers, &[], config.clock.unix_now(), config.tolerance)
+            .with_uri(&parts.uri);
     scheme.precheck(&headers_only)?;
     let slot = config
         .inflight

@@ -20,7 +20,9 @@ pub(crate) fn verify_and_precheck(
     let verified = scheme.verify(request);
     if let Err(refused) = early {
         match &verified {
-            Ok(_) => panic!("{}: precheck refused ({refused:?}) what verify accepts", scheme.name()),
+            Ok(_) => {
+                panic!("{}: precheck refused ({refused:?}) what verify accepts", scheme.name())
+            }
             Err(error) => assert_eq!(
                 refused,
                 *error,
