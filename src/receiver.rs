@@ -249,6 +249,7 @@ impl ReceiverBuilder {
     /// Outside a tokio runtime (the workers are spawned on it).
     pub fn build(self) -> Result<Receiver, ConfigError> {
         let dispatcher = self.dispatcher.start();
+        telemetry::receiver_built();
         let mut envelope = EnvelopeLayer::with_config(self.envelope);
         if let Some(version) = self.default_version {
             envelope = envelope.default_version(version);

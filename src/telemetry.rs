@@ -8,15 +8,47 @@
 //! | `hookwarden_deliveries_total` | counter | `outcome`: `accepted`, `duplicate`, `ignored`, `handshake`, `overloaded`, `rejected` | requests answered by the receiver |
 //! | `hookwarden_verify_failures_total` | counter | `reason`: the rejection code | refused requests, by reason |
 //! | `hookwarden_queue_depth` | gauge | — | deliveries waiting in the inbox (pending and retrying), every 5 s |
+//! | `hookwarden_oldest_pending_age_seconds` | gauge | — | how long the oldest pending delivery has waited since it was accepted (0 when none is pending), every 5 s |
+//! | `hookwarden_inbox_up` | gauge | — | 1 when the inbox answered its last query for these gauges, 0 when it failed, every 5 s |
 //! | `hookwarden_handler_duration_seconds` | histogram | `outcome`: `handled`, `failed` | time per handler attempt |
 //! | `hookwarden_retries_total` | counter | — | failed attempts scheduled for another try |
 //! | `hookwarden_dead_letters_total` | counter | — | deliveries that went to the dead-letter list |
+//!
+//! The counters that the shipped alert rules compare over time
+//! (`deploy/prometheus/hookwarden.rules.yml`) are registered at zero when a
+//! receiver or dispatcher is built, so that the first increment after a
+//! start shows up as an increase; install the exporter before building
+//! the receiver.
 //!
 //! Tracing spans use a fixed field vocabulary: `id`, `type`, `version`,
 //! `attempt`, `outcome`. Nothing derived from a secret or a signature is
 //! ever recorded.
 
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+
+/// Registers the request-side counters at zero, for a receiver just built.
+pub(crate) fn receiver_built() {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("hookwarden_deliveries_total", "outcome" => "accepted").increment(0);
+        // The rejections the alert rules watch.
+        for code in
+            ["invalid_signature", "missing_signature", "malformed_signature", "store_unavailable"]
+        {
+            metrics::counter!("hookwarden_verify_failures_total", "reason" => code).increment(0);
+        }
+    }
+}
+
+/// Registers the background counters at zero, for a dispatcher just
+/// started.
+pub(crate) fn dispatcher_started() {
+    #[cfg(feature = "metrics")]
+    {
+        metrics::counter!("hookwarden_retries_total").increment(0);
+        metrics::counter!("hookwarden_dead_letters_total").increment(0);
+    }
+}
 
 /// Counts a request answered by the receiver.
 pub(crate) fn delivery(outcome: &'static str) {
@@ -37,6 +69,20 @@ pub(crate) fn rejected(code: &'static str) {
 pub(crate) fn queue_depth(depth: usize) {
     #[cfg(feature = "metrics")]
     metrics::gauge!("hookwarden_queue_depth").set(depth as f64);
+}
+
+/// Records how long the oldest pending delivery has waited (`None`: no
+/// delivery is pending).
+pub(crate) fn oldest_pending(age: Option<std::time::Duration>) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("hookwarden_oldest_pending_age_seconds")
+        .set(age.map_or(0.0, |age| age.as_secs_f64()));
+}
+
+/// Records whether the inbox answered.
+pub(crate) fn inbox_up(up: bool) {
+    #[cfg(feature = "metrics")]
+    metrics::gauge!("hookwarden_inbox_up").set(if up { 1.0 } else { 0.0 });
 }
 
 /// Records one handler attempt.

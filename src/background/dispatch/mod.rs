@@ -298,6 +298,7 @@ impl DispatcherBuilder {
             running: Mutex::new(HashMap::new()),
             next_run: AtomicU64::new(0),
         });
+        telemetry::dispatcher_started();
         for _ in 0..self.workers {
             tokio::spawn(worker(inner.clone()));
         }
@@ -600,9 +601,10 @@ async fn worker(inner: Arc<Inner>) {
     inner.wake.notify_one();
 }
 
-/// Records the inbox's gauges (every 5 s, with the `metrics` feature) and
-/// purges done deliveries past their retention (every `purge_every`), until
-/// the dispatcher is dropped or shut down.
+/// Records the inbox's gauges (queue depth, oldest pending age, whether the
+/// inbox answers: every 5 s, with the `metrics` feature) and purges done
+/// deliveries past their retention (every `purge_every`), until the
+/// dispatcher is dropped or shut down.
 async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
     const GAUGES_EVERY: Duration = Duration::from_secs(5);
     let mut next_purge = Instant::now() + purge_every;
@@ -612,10 +614,18 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
             if inner.closing.load(Ordering::Acquire) {
                 return;
             }
-            if cfg!(feature = "metrics")
-                && let Ok(stats) = inner.inbox.stats().await
-            {
-                telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+            if cfg!(feature = "metrics") {
+                match inner.inbox.stats().await {
+                    Ok(stats) => {
+                        telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+                        telemetry::oldest_pending(stats.oldest_pending);
+                        telemetry::inbox_up(true);
+                    }
+                    Err(error) => {
+                        tracing::debug!(target: TARGET, %error, "cannot read the inbox's gauges");
+                        telemetry::inbox_up(false);
+                    }
+                }
             }
             if Instant::now() >= next_purge {
                 next_purge = Instant::now() + purge_every;
