@@ -54,6 +54,7 @@ pub mod envelope;
 mod error;
 mod future;
 pub mod ip;
+mod lock;
 pub mod mac;
 mod random;
 pub mod receiver;

@@ -3,11 +3,12 @@
 use std::fmt;
 use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
 use crate::future::BoxFuture;
+use crate::lock::{Mutex, MutexGuard};
 
 const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 const DEFAULT_SHARDS: usize = 64;

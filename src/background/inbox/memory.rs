@@ -1,6 +1,6 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -11,6 +11,7 @@ use super::{
 };
 use crate::background::event::Delivery;
 use crate::future::BoxFuture;
+use crate::lock::{Mutex, MutexGuard};
 use crate::store::{Claim, ClaimToken, MemoryStore};
 
 /// How long a held key's claim lasts in the done set: as long as the
