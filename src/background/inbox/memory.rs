@@ -202,8 +202,10 @@ impl MemoryInbox {
     }
 
     fn lease_now(&self, max: usize, lease_for: Duration) -> Vec<Leased> {
-        let now = Instant::now();
+        // The clock is read under the lock: what is due is judged in the
+        // order the lock is taken.
         let mut slots = self.slots();
+        let now = Instant::now();
         let mut out = Vec::new();
         while out.len() < max {
             let Some(first) = slots.due.first() else { break };
