@@ -24,7 +24,7 @@ use hookwarden::scheme::{
     GenericHmac, GitHub, GitLab, Intercom, Linear, Logto, Mailgun, Paddle, Scheme, Shopify, Slack,
     Square, StandardWebhooks, Stripe, Twilio, Twitch, Zoom,
 };
-use hookwarden::verify::VerifyLayer;
+use hookwarden::verify::{LookupError, TenantKey, Tenants, VerifyLayer};
 use hookwarden::{Receiver, testing};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Frame;
@@ -232,6 +232,32 @@ async fn a_wrong_gitlab_token_is_refused_before_the_body_is_read() {
     assert_eq!(answer, ((StatusCode::UNAUTHORIZED, "invalid_signature".to_owned()), false));
     let answer = through(gitlab, testing::gitlab(SECRET)).await;
     assert!(answer.1, "the right token: the body is read");
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_tenant_s_scheme_checks_the_headers_before_the_body_is_read() {
+    let tenants =
+        Tenants::new(TenantKey::header("x-tenant").unwrap(), |tenant: String| async move {
+            let scheme: Arc<dyn Scheme> = match tenant.as_str() {
+                "acme" => Arc::new(GitHub::new([SECRET]).unwrap()),
+                _ => return Ok(None),
+            };
+            Ok::<_, LookupError>(Some(scheme))
+        });
+    let verify = VerifyLayer::tenants(tenants);
+    let named = |tenant: &str, mut headers: HeaderMap| {
+        headers.insert("x-tenant", tenant.parse().unwrap());
+        headers
+    };
+    let unsigned = through(verify.clone(), named("acme", HeaderMap::new())).await;
+    assert_eq!(unsigned, ((StatusCode::UNAUTHORIZED, "missing_signature".to_owned()), false));
+    let another_sender_s = named("acme", testing::stripe(SECRET, T0, b"{}"));
+    let answer = through(verify.clone(), another_sender_s).await;
+    assert_eq!(answer, ((StatusCode::UNAUTHORIZED, "missing_signature".to_owned()), false));
+    let unknown = through(verify.clone(), named("globex", testing::github(SECRET, b"{}"))).await;
+    assert_eq!(unknown, ((StatusCode::UNAUTHORIZED, "invalid_signature".to_owned()), false));
+    let signed = through(verify, named("acme", testing::github(SECRET, b"{}"))).await;
+    assert!(signed.1, "the tenant's signature header is there: the body is read");
 }
 
 /// Polls `future` once: its output if it is ready.

@@ -64,6 +64,11 @@
 //! }
 //! # let _ = Acme(HmacSecrets::new("acme", ["secret"]).unwrap());
 //! ```
+//!
+//! A scheme whose signature is in the headers should also implement
+//! [`Scheme::precheck`] (the header steps of `verify`, without the body),
+//! so that a request without a usable signature is refused before its body
+//! is read; every built-in scheme does, but Mailgun, which signs in the body.
 
 use std::fmt;
 use std::sync::Arc;
