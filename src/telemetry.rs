@@ -106,3 +106,39 @@ pub(crate) fn dead_letter() {
     #[cfg(feature = "metrics")]
     metrics::counter!("hookwarden_dead_letters_total").increment(1);
 }
+
+/// Gives every metric its help text, and creates the unlabelled counters
+/// at zero, so a scrape shows them (and `rate()` has a start) before the
+/// first event. Called when the admin router installs its exporter.
+#[cfg(feature = "admin")]
+pub(crate) fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+    describe_counter!(
+        "hookwarden_deliveries_total",
+        "Requests answered by the receiver, by outcome"
+    );
+    describe_counter!("hookwarden_verify_failures_total", "Refused requests, by rejection code");
+    describe_gauge!(
+        "hookwarden_queue_depth",
+        "Deliveries waiting in the inbox (pending and retrying)"
+    );
+    describe_histogram!(
+        "hookwarden_handler_duration_seconds",
+        Unit::Seconds,
+        "Time per handler attempt, by outcome"
+    );
+    describe_counter!("hookwarden_retries_total", "Failed attempts scheduled for another try");
+    describe_counter!(
+        "hookwarden_dead_letters_total",
+        "Deliveries that went to the dead-letter list"
+    );
+    describe_gauge!(
+        "hookwarden_oldest_pending_age_seconds",
+        Unit::Seconds,
+        "How long the oldest pending delivery has waited (0 when none is pending)"
+    );
+    describe_gauge!("hookwarden_inbox_up", "1 when the inbox answered its last check, 0 when not");
+    // Counters start at zero when the receiver is built (the dispatcher
+    // does it with `increment(0)`, which keeps counts already made).
+}

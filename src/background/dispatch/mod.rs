@@ -36,9 +36,10 @@
 //! ```
 
 mod retry;
+mod timing;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -51,6 +52,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 pub use retry::RetryPolicy;
+pub use timing::HandlerTimes;
+
+use timing::TimeHistogram;
 
 use crate::background::event::Delivery;
 use crate::background::inbox::{
@@ -61,6 +65,9 @@ use crate::future::BoxFuture;
 use crate::telemetry;
 
 const TARGET: &str = "hookwarden::dispatch";
+
+/// How many accepted ids [`Dispatcher::recent_ids`] remembers.
+const RECENT: usize = 100;
 
 /// A hook called for every new dead letter.
 pub type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
@@ -110,10 +117,14 @@ pub struct Stats {
     pub handled: u64,
     /// Failed attempts that were scheduled for a retry.
     pub retries: u64,
+    /// Failed attempts, whatever came next (a retry or a dead letter).
+    pub failed_attempts: u64,
     /// Deliveries dead-lettered.
     pub dead_lettered: u64,
     /// Attempts running now.
     pub in_flight: usize,
+    /// How long handler attempts took.
+    pub handler_times: HandlerTimes,
 }
 
 /// What a graceful shutdown left behind.
@@ -287,7 +298,10 @@ impl DispatcherBuilder {
             ignored: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            times: TimeHistogram::new(),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             in_flight: AtomicUsize::new(0),
             workers_running: AtomicUsize::new(self.workers),
             closing: AtomicBool::new(false),
@@ -341,7 +355,11 @@ struct Inner {
     ignored: AtomicU64,
     handled: AtomicU64,
     retries: AtomicU64,
+    failed_attempts: AtomicU64,
     dead_lettered: AtomicU64,
+    times: TimeHistogram,
+    /// The ids most recently accepted, newest at the back.
+    recent: Mutex<VecDeque<Arc<str>>>,
     in_flight: AtomicUsize,
     workers_running: AtomicUsize,
     /// Shutdown has begun: no new deliveries; a durable inbox is no longer
@@ -390,6 +408,13 @@ impl Dispatcher {
         match inner.inbox.accept(&delivery).await? {
             Accept::Accepted => {
                 inner.accepted.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut recent = lock(&inner.recent);
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back(Arc::from(delivery.id()));
+                }
                 inner.wake.notify_one();
                 Ok(Submitted::Accepted)
             }
@@ -451,9 +476,18 @@ impl Dispatcher {
             ignored: inner.ignored.load(Ordering::Relaxed),
             handled: inner.handled.load(Ordering::Relaxed),
             retries: inner.retries.load(Ordering::Relaxed),
+            failed_attempts: inner.failed_attempts.load(Ordering::Relaxed),
             dead_lettered: inner.dead_lettered.load(Ordering::Relaxed),
             in_flight: inner.in_flight.load(Ordering::Relaxed),
+            handler_times: inner.times.snapshot(),
         }
+    }
+
+    /// The ids of the deliveries this dispatcher accepted most recently
+    /// (up to 100), newest first; look each up with
+    /// [`Inbox::get`] for its state.
+    pub fn recent_ids(&self) -> Vec<Arc<str>> {
+        lock(&self.inner.recent).iter().rev().cloned().collect()
     }
 
     /// Stops accepting and waits at most `deadline` for the workers.
@@ -750,6 +784,7 @@ async fn settle(
             }
             Err(Failure::Attempt(error)) if attempt < max => {
                 span.record("outcome", "retry");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 let delay = inner.retry.backoff_jittered(attempt);
                 tracing::warn!(target: TARGET, %error, retry_in_ms = delay.as_millis() as u64, "attempt failed");
                 inner.retries.fetch_add(1, Ordering::Relaxed);
@@ -760,6 +795,7 @@ async fn settle(
             }
             Err(Failure::Attempt(error) | Failure::Unprocessable(error)) => {
                 span.record("outcome", "dead_letter");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(target: TARGET, %error, "dead-lettered");
                 let recorded =
                     record("dead_letter", || inner.inbox.dead_letter(&lease, &error)).await;
@@ -842,8 +878,7 @@ async fn attempt_once(
             return Err(Failure::Attempt(format!("panic: {}", panic_message(payload))));
         }
     };
-    // Clock reads are not free (a system call on some virtual machines).
-    let started = cfg!(feature = "metrics").then(std::time::Instant::now);
+    let started = std::time::Instant::now();
     let first = std::future::poll_fn(|cx| {
         Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
     })
@@ -891,9 +926,9 @@ async fn attempt_once(
             }
         }
     };
-    if let Some(started) = started {
-        telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
-    }
+    let elapsed = started.elapsed();
+    inner.times.record(elapsed);
+    telemetry::handler_duration(elapsed.as_secs_f64(), result.is_ok());
     result
 }
 
