@@ -43,6 +43,9 @@ usage: cargo run --example receiver -- [options]
                          Host is never trusted for this
   --tolerance SECS       timestamp tolerance, both directions (default 300)
   --max-body BYTES       body limit (default 1048576)
+  --max-inflight N       bodies read at once (default 64); past it a request is answered
+                         503 overloaded with Retry-After, so unverified bodies hold at most
+                         N x --max-body bytes
   --allow CIDR           allowed client range; repeatable (default: every address)
   --trust-proxy CIDR     proxy whose forwarding headers are believed; repeatable
   --client-ip-header H   which header trusted proxies write the client address in: xff
@@ -81,6 +84,7 @@ const OPTIONS: &[&str] = &[
     "public-url",
     "tolerance",
     "max-body",
+    "max-inflight",
     "allow",
     "trust-proxy",
     "client-ip-header",
@@ -242,6 +246,9 @@ async fn main() {
         .default_version("1")
         .tolerance(Duration::from_secs(args.parsed("tolerance", USAGE).unwrap_or(300)))
         .max_body(args.parsed("max-body", USAGE).unwrap_or(1024 * 1024))
+        .max_inflight(
+            args.parsed("max-inflight", USAGE).unwrap_or(hookwarden::verify::DEFAULT_MAX_INFLIGHT),
+        )
         .workers(args.parsed("workers", USAGE).unwrap_or(4))
         .on_dead_letter(|letter| {
             tracing::error!(id = letter.delivery.id(), attempts = letter.attempts, error = %letter.error, "dead letter");

@@ -63,6 +63,7 @@ mod error;
 mod future;
 pub mod https;
 pub mod ip;
+mod lock;
 pub mod mac;
 mod random;
 pub mod receiver;

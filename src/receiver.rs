@@ -178,6 +178,16 @@ impl ReceiverBuilder {
         self
     }
 
+    /// How many bodies may be read at once (default 64): requests not yet
+    /// verified hold at most `max_inflight` × [`max_body`](Self::max_body)
+    /// bytes; past the cap a request is answered 503 `overloaded` with
+    /// `Retry-After` at once. See
+    /// [`VerifyLayer::max_inflight`](crate::verify::VerifyLayer::max_inflight).
+    pub fn max_inflight(mut self, bodies: usize) -> Self {
+        self.verify = self.verify.max_inflight(bodies);
+        self
+    }
+
     /// Deadline for the whole body (default 10 s).
     pub fn body_timeout(mut self, deadline: Duration) -> Self {
         self.verify = self.verify.body_timeout(deadline);
@@ -246,6 +256,7 @@ impl ReceiverBuilder {
 
     /// The `Retry-After` sent with 503s (default 5 s).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.verify = self.verify.retry_after(retry_after);
         self.retry_after = retry_after;
         self
     }
@@ -323,7 +334,7 @@ impl Receiver {
             allowlist: None,
             https: None,
             dispatcher: Dispatcher::builder(EventRouter::new()),
-            retry_after: Duration::from_secs(5),
+            retry_after: crate::verify::DEFAULT_RETRY_AFTER,
             unknown_status: StatusCode::ACCEPTED,
         }
     }

@@ -80,7 +80,8 @@ pub enum Rejection {
         /// When the sender should retry.
         retry_after: Duration,
     },
-    /// The queue is full or the receiver is shutting down (503).
+    /// The queue is full, the receiver is shutting down, or too many
+    /// bodies are being read at once (503).
     Overloaded {
         /// When the sender should retry.
         retry_after: Duration,

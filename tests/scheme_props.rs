@@ -6,7 +6,10 @@
 //!   signature header makes verification fail. The one exception is a
 //!   hex signature: flipping bit 5 of a letter `a`–`f` changes only its case,
 //!   and hex is case-insensitive, so that header is the same signature
-//!   written differently, and still verifies.
+//!   written differently, and still verifies;
+//! * each time, the scheme's precheck (the headers alone, no body) agrees:
+//!   it never refuses what verify accepts, and refuses only with verify's
+//!   own error.
 
 use std::time::Duration;
 
@@ -30,8 +33,13 @@ fn check(
     body: &[u8],
     now: u64,
 ) -> Result<Verified, VerifyError> {
-    scheme.verify(&SignedRequest::new(headers, body, now, TOLERANCE))
+    verify_and_precheck(scheme, &SignedRequest::new(headers, body, now, TOLERANCE))
 }
+
+#[path = "common/precheck.rs"]
+mod precheck;
+
+use precheck::verify_and_precheck;
 
 /// Where the bit is flipped.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,10 @@
 //! The source of every vector is named beside it. The clock is injected:
 //! timestamped schemes are checked with `now` equal to the vector's
 //! timestamp, so the vectors never expire.
+//!
+//! Every check also runs the scheme's precheck on the same headers without
+//! the body ([`precheck::verify_and_precheck`]): it must pass each vector,
+//! and refuse each negative twin it refuses with verify's own error.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -54,9 +58,13 @@ fn without(map: &HeaderMap, name: &str) -> HeaderMap {
     map
 }
 
+#[path = "../common/precheck.rs"]
+mod precheck;
+
+use precheck::verify_and_precheck;
+
 fn verify(scheme: &impl Scheme, headers: &HeaderMap, body: &[u8], now: u64) -> Verified {
-    scheme
-        .verify(&SignedRequest::new(headers, body, now, TOLERANCE))
+    verify_and_precheck(scheme, &SignedRequest::new(headers, body, now, TOLERANCE))
         .unwrap_or_else(|e| panic!("{} should verify: {e}", scheme.name()))
 }
 
@@ -66,7 +74,7 @@ fn outcome(
     body: &[u8],
     now: u64,
 ) -> Result<(), VerifyError> {
-    scheme.verify(&SignedRequest::new(headers, body, now, TOLERANCE)).map(drop)
+    verify_and_precheck(scheme, &SignedRequest::new(headers, body, now, TOLERANCE)).map(drop)
 }
 
 /// Checked at exactly the tolerance it passes; one second beyond, in

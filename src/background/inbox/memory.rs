@@ -1,6 +1,6 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -11,6 +11,7 @@ use super::{
 };
 use crate::background::event::Delivery;
 use crate::future::BoxFuture;
+use crate::lock::{Mutex, MutexGuard};
 use crate::store::{Claim, ClaimToken, MemoryStore};
 
 /// How long a held key's claim lasts in the done set: as long as the
@@ -206,8 +207,10 @@ impl MemoryInbox {
     }
 
     fn lease_now(&self, max: usize, lease_for: Duration) -> Vec<Leased> {
-        let now = Instant::now();
+        // The clock is read under the lock: what is due is judged in the
+        // order the lock is taken.
         let mut slots = self.slots();
+        let now = Instant::now();
         let mut out = Vec::new();
         while out.len() < max {
             let Some(first) = slots.due.first() else { break };
