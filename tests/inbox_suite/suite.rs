@@ -335,6 +335,9 @@ pub(crate) async fn dead_letter_and_replay(make: Make) {
     assert_eq!(again.attempt, 1, "fresh attempts");
     assert_eq!(accept(&inbox, &d).await, Accept::Duplicate);
     assert!(inbox.complete(&again.lease, &handled(&again)).await.unwrap());
+    // Done and still remembered: not dead, on every backend.
+    assert_eq!(inbox.get(d.id()).await.unwrap().map(|r| r.state), Some(State::Done));
+    assert_eq!(inbox.replay(d.id()).await.unwrap(), Replay::NotDead);
 }
 
 /// A lease handed back is due at once, and its attempt does not count.

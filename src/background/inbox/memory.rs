@@ -414,6 +414,8 @@ impl Inbox for MemoryInbox {
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
         let mut slots = self.slots();
         let outcome = match slots.by_id.get(id).cloned() {
+            // A done delivery still remembered is not dead, as `get` shows.
+            None if slots.recent_done.iter().any(|r| r.delivery.id() == id) => Replay::NotDead,
             None => Replay::NotFound,
             Some(key) if slots.slot(&key).state != State::Dead => Replay::NotDead,
             Some(key) => {
