@@ -1,5 +1,5 @@
 # Sourced by .ci/run (and usable by hand: `source .ci/services.sh`): installs
-# Redis, PostgreSQL and Node.js from Debian's packages if missing, starts private
+# Redis, PostgreSQL, Node.js and promtool from Debian's packages if missing, starts private
 # instances on 127.0.0.1 and exports what the tests read:
 #
 #   HOOKWARDEN_TEST_REDIS_URL      redis://127.0.0.1:16379/
@@ -24,6 +24,8 @@ _hw_services() {
     fi
     # Node.js runs the common webhook sender as written (tests/vectors/).
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    # promtool checks and unit-tests the alert rules (deploy/prometheus/).
+    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     if [ "${#missing[@]}" -gt 0 ]; then
         echo "services: installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

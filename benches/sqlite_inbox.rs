@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hookwarden::event::Delivery;
-use hookwarden::inbox::{Accept, Inbox, MemoryInbox, SqliteCommitStats, SqliteInbox};
+use hookwarden::inbox::{
+    Accept, AttemptOutcome, AttemptRecord, Inbox, MemoryInbox, SqliteCommitStats, SqliteInbox,
+};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -199,7 +201,9 @@ async fn run(inbox: Arc<dyn Inbox>, deliveries: u64) -> Rates {
                     continue;
                 }
                 for one in leased {
-                    assert!(inbox.complete(&one.lease).await.expect("complete"));
+                    let ran = Duration::from_micros(200);
+                    let handled = AttemptRecord::new(one.attempt, AttemptOutcome::Handled, ran);
+                    assert!(inbox.complete(&one.lease, &handled).await.expect("complete"));
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -2,14 +2,20 @@
 //! `cargo run --release --example bench_server -- --help`.
 //!
 //! `--mode bare` answers POST /webhooks with a plain axum route that reads
-//! the body and answers 200; `--mode pipeline` answers it with the whole
+//! the body and answers 200; `--mode handwritten` with the receiver people
+//! write by hand (hmac + sha2 + subtle, a `Mutex<HashSet>`, serde, `tokio::spawn`;
+//! `examples/common/handwritten.rs`); `--mode pipeline` with the whole
 //! hookwarden pipeline (allowlist, verify, envelope, the 202 once the
-//! inbox keeps the delivery) and a handler that does nothing; `--store`
-//! picks the inbox (memory by default, or a durable one). Both are served the same way
-//! (axum, `ConnectInfo`, `TCP_NODELAY`), so the difference is the pipeline.
-//! On SIGINT or SIGTERM it prints its counters to stderr and exits.
+//! inbox keeps the delivery) and a typed catch-all that decodes the same
+//! struct as the handwritten one; `--store` picks the inbox (memory by
+//! default, or a durable one). All are served the same way (axum,
+//! `ConnectInfo`, `TCP_NODELAY`), so the difference is the receiver.
+//! On SIGINT or SIGTERM it prints its counters and the CPU time it used to
+//! stderr, and exits.
 
 mod common;
+#[path = "common/handwritten.rs"]
+mod handwritten;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +40,7 @@ const USAGE: &str = "\
 usage: cargo run --release --example bench_server -- [options]
 
   --mode MODE        bare (an axum route that reads the body, 200) |
+                     handwritten (hmac/sha2/subtle, a Mutex<HashSet>, serde, tokio::spawn; 202) |
                      pipeline (the hookwarden receiver, 202); default pipeline
   --listen ADDR      default 127.0.0.1:3000; route POST /webhooks
   --threads N        runtime worker threads (default: the CPUs this process may use)
@@ -65,8 +72,15 @@ async fn serve(args: Args) {
     let queue: usize = args.parsed("queue", USAGE).unwrap_or(65536);
     let workers: usize = args.parsed("workers", USAGE).unwrap_or(2);
 
+    let handwritten = handwritten::Handwritten::new(DEMO_SECRET);
     let (app, receiver) = match mode.as_str() {
         "bare" => (Router::new().route("/webhooks", post(bare)), None),
+        "handwritten" => (
+            Router::new()
+                .route("/webhooks", post(handwritten::receive))
+                .with_state(handwritten.clone()),
+            None,
+        ),
         "pipeline" => {
             let url = args.get("store");
             let inbox = match url.as_deref().and_then(|u| u.strip_prefix("sqlite://")) {
@@ -86,9 +100,10 @@ async fn serve(args: Args) {
                 pipeline(inbox, workers).unwrap_or_else(|e| common::fail(USAGE, &e.to_string()));
             (Router::new().route_service("/webhooks", receiver.service()), Some(receiver.handle()))
         }
-        other => {
-            common::fail(USAGE, &format!("unknown --mode {other:?}: expected bare or pipeline"))
-        }
+        other => common::fail(
+            USAGE,
+            &format!("unknown --mode {other:?}: expected bare, handwritten or pipeline"),
+        ),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -113,6 +128,10 @@ async fn serve(args: Args) {
     if let Some(handle) = receiver {
         report(&handle, started.elapsed()).await;
     }
+    if mode == "handwritten" {
+        let handled = handwritten.handled.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("bench_server: handwritten handled {handled}");
+    }
 }
 
 /// The baseline: read the whole body, answer 200.
@@ -124,7 +143,10 @@ async fn bare(body: Bytes) -> StatusCode {
 fn pipeline(inbox: Arc<dyn Inbox>, workers: usize) -> Result<Receiver, ConfigError> {
     let allowlist = IpAllowlistLayer::new(["127.0.0.0/8", "::1/128"])?
         .peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip());
-    let router = EventRouter::new().catch_all(|_event: Event<serde::de::IgnoredAny>| async {
+    // The same typed decode as the handwritten receiver's.
+    let router = EventRouter::new().catch_all(|event: Event<handwritten::Ping>| async move {
+        let ping = event.payload();
+        let _ = (&ping.kind, &ping.data.id, ping.data.seq, &ping.data.pad);
         Ok::<_, std::convert::Infallible>(())
     });
     Receiver::builder(StandardWebhooks::new([DEMO_SECRET])?)

@@ -8,6 +8,9 @@
 //!
 //! The pipeline, one module per stage, each a tower layer usable alone:
 //!
+//! * [`https`]: [`RequireHttpsLayer`](https::RequireHttpsLayer), refusing
+//!   deliveries that did not arrive over HTTPS; `tls` (feature): serving
+//!   HTTPS with rustls, the certificate reloaded without a restart.
 //! * [`ip`]: [`IpAllowlistLayer`], client addresses with an explicit proxy
 //!   trust model, swappable at run time.
 //! * [`verify`]: [`VerifyLayer`], signature verification over the exact
@@ -25,6 +28,8 @@
 //! * [`Receiver`]: all of the above as one service.
 //! * [`Rejection`]: every reason a request can be refused;
 //!   [`telemetry`]: metric names and span fields.
+//! * `admin` (feature): the operator's API, page and Prometheus metrics,
+//!   behind a bearer token, for a second listener.
 //! * `testing` (feature): signers for every scheme, to test receivers.
 //!
 //! ```
@@ -46,6 +51,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
+pub mod admin;
 mod backend;
 pub mod background;
 pub mod clock;
@@ -53,7 +61,9 @@ pub mod dedupe;
 pub mod envelope;
 mod error;
 mod future;
+pub mod https;
 pub mod ip;
+mod lock;
 pub mod mac;
 mod random;
 pub mod receiver;
@@ -64,6 +74,8 @@ pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod verify;
 
 pub use background::{ack, dispatch, event, inbox, router};

@@ -455,10 +455,21 @@ mod tests {
     #[test]
     fn any_active_secret_matches() {
         let old = HmacSecrets::new("t", ["old"]).unwrap();
-        let both = HmacSecrets::new("t", ["new", "old"]).unwrap();
         let tag = Mac::from_bytes(tag(&old.keyed[0], &[b"body"]).into());
-        assert!(both.verify(&[b"body"], &[tag]));
-        assert!(!both.verify(&[b"bodY"], &[tag]));
+        // The matching secret first, in the middle and last: no position
+        // wins or loses by its place.
+        for secrets in [["old", "new", "newer"], ["new", "old", "newer"], ["new", "newer", "old"]] {
+            let all = HmacSecrets::new("t", secrets).unwrap();
+            assert!(all.verify(&[b"body"], &[tag]), "{secrets:?}");
+            assert!(!all.verify(&[b"bodY"], &[tag]), "{secrets:?}");
+        }
+        // Nor the matching candidate among several received.
+        let other = Mac::from_bytes([7; 32]);
+        let all = HmacSecrets::new("t", ["new", "old"]).unwrap();
+        for candidates in [[tag, other, other], [other, tag, other], [other, other, tag]] {
+            assert!(all.verify(&[b"body"], &candidates));
+        }
+        assert!(!all.verify(&[b"body"], &[other, other]));
     }
 
     #[test]

@@ -40,7 +40,8 @@
 //!
 //! Without an allowlist every address may deliver and no peer address is
 //! needed; with one, the server must provide the peer address (see
-//! [`ip`](crate::ip)).
+//! [`ip`](crate::ip)). [`ReceiverBuilder::require_https`] refuses
+//! deliveries that did not arrive over HTTPS (see [`https`](crate::https)).
 
 use std::convert::Infallible;
 use std::fmt;
@@ -64,6 +65,7 @@ use crate::background::router::EventRouter;
 use crate::clock::Clock;
 use crate::envelope::{EnvelopeLayer, ExtractEnvelope};
 use crate::future::BoxFuture;
+use crate::https::RequireHttpsLayer;
 use crate::ip::{AllowlistHandle, IpAllowlist, IpAllowlistLayer};
 use crate::scheme::{DedupeKey, EnvelopeConfig, Scheme};
 use crate::telemetry;
@@ -79,6 +81,7 @@ pub struct ReceiverBuilder {
     default_version: Option<Box<str>>,
     dedupe_key: Option<DedupeKey>,
     allowlist: Option<IpAllowlistLayer>,
+    https: Option<RequireHttpsLayer>,
     dispatcher: DispatcherBuilder,
     retry_after: Duration,
     unknown_status: StatusCode,
@@ -94,6 +97,28 @@ impl ReceiverBuilder {
     /// Only these clients may deliver (default: any address).
     pub fn allowlist(mut self, allowlist: IpAllowlistLayer) -> Self {
         self.allowlist = Some(allowlist);
+        self
+    }
+
+    /// Refuses deliveries that did not arrive over HTTPS with 403
+    /// `https_required`, before the allowlist (default: any transport).
+    ///
+    /// ```
+    /// use hookwarden::https::{ForwardedProto, RequireHttpsLayer};
+    /// use hookwarden::scheme::StandardWebhooks;
+    /// use hookwarden::Receiver;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), hookwarden::ConfigError> {
+    /// let receiver = Receiver::builder(StandardWebhooks::new(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])?)
+    ///     // Served with `hookwarden::tls::serve`, or behind the proxy at 10.0.0.5.
+    ///     .require_https(
+    ///         RequireHttpsLayer::new().trust_proxies(["10.0.0.5"], ForwardedProto::XForwardedProto)?,
+    ///     )
+    ///     .build()?;
+    /// # let _ = receiver; Ok(()) }
+    /// ```
+    pub fn require_https(mut self, layer: RequireHttpsLayer) -> Self {
+        self.https = Some(layer);
         self
     }
 
@@ -150,6 +175,16 @@ impl ReceiverBuilder {
     /// Body limit in bytes (default 1 MiB).
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.verify = self.verify.max_body(bytes);
+        self
+    }
+
+    /// How many bodies may be read at once (default 64): requests not yet
+    /// verified hold at most `max_inflight` × [`max_body`](Self::max_body)
+    /// bytes; past the cap a request is answered 503 `overloaded` with
+    /// `Retry-After` at once. See
+    /// [`VerifyLayer::max_inflight`](crate::verify::VerifyLayer::max_inflight).
+    pub fn max_inflight(mut self, bodies: usize) -> Self {
+        self.verify = self.verify.max_inflight(bodies);
         self
     }
 
@@ -221,6 +256,7 @@ impl ReceiverBuilder {
 
     /// The `Retry-After` sent with 503s (default 5 s).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.verify = self.verify.retry_after(retry_after);
         self.retry_after = retry_after;
         self
     }
@@ -238,6 +274,7 @@ impl ReceiverBuilder {
     /// Outside a tokio runtime (the workers are spawned on it).
     pub fn build(self) -> Result<Receiver, ConfigError> {
         let dispatcher = self.dispatcher.start();
+        telemetry::receiver_built();
         let mut envelope = EnvelopeLayer::with_config(self.envelope);
         if let Some(version) = self.default_version {
             envelope = envelope.default_version(version);
@@ -258,7 +295,7 @@ impl ReceiverBuilder {
             None => (Stack::Open(pipeline), None),
         };
         Ok(Receiver {
-            service: ReceiverService { stack },
+            service: ReceiverService { https: self.https, stack },
             handle: ReceiverHandle { dispatcher, allowlist },
         })
     }
@@ -295,8 +332,9 @@ impl Receiver {
             default_version: None,
             dedupe_key: None,
             allowlist: None,
+            https: None,
             dispatcher: Dispatcher::builder(EventRouter::new()),
-            retry_after: Duration::from_secs(5),
+            retry_after: crate::verify::DEFAULT_RETRY_AFTER,
             unknown_status: StatusCode::ACCEPTED,
         }
     }
@@ -323,6 +361,7 @@ enum Stack {
 /// otherwise); never fails.
 #[derive(Clone)]
 pub struct ReceiverService {
+    https: Option<RequireHttpsLayer>,
     stack: Stack,
 }
 
@@ -349,6 +388,12 @@ where
             telemetry::rejected(rejection.code());
             return Box::pin(std::future::ready(Ok(rejection.into_response())));
         }
+        if let Some(https) = &self.https
+            && let Err(rejection) = https.check(request.extensions(), request.headers())
+        {
+            telemetry::rejected(rejection.code());
+            return Box::pin(std::future::ready(Ok(rejection.into_response())));
+        }
         let future = match &mut self.stack {
             Stack::Guarded(service) => Box::pin(service.call(request)) as Self::Future,
             Stack::Open(service) => Box::pin(service.call(request)),
@@ -371,7 +416,10 @@ where
 impl fmt::Debug for ReceiverService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let guarded = matches!(self.stack, Stack::Guarded(_));
-        f.debug_struct("ReceiverService").field("allowlist", &guarded).finish_non_exhaustive()
+        f.debug_struct("ReceiverService")
+            .field("https", &self.https)
+            .field("allowlist", &guarded)
+            .finish_non_exhaustive()
     }
 }
 

@@ -21,12 +21,18 @@
 //!
 //! Rejections never carry a secret, an expected signature or any part of the
 //! request body.
+//!
+//! Every rejection response made is also counted by its code, process-wide
+//! and with or without the `metrics` feature: [`Rejection::counts`] reads
+//! them (the admin API's `rejected` field does).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 /// The tracing target under which rejections are logged (at DEBUG): an
@@ -74,7 +80,8 @@ pub enum Rejection {
         /// When the sender should retry.
         retry_after: Duration,
     },
-    /// The queue is full or the receiver is shutting down (503).
+    /// The queue is full, the receiver is shutting down, or too many
+    /// bodies are being read at once (503).
     Overloaded {
         /// When the sender should retry.
         retry_after: Duration,
@@ -82,13 +89,45 @@ pub enum Rejection {
     /// A layer that needs an earlier layer's result did not find it (500):
     /// the pipeline is assembled in the wrong order.
     Misconfigured,
+    /// The request did not arrive over HTTPS, and HTTPS is required (403);
+    /// see [`RequireHttpsLayer`](crate::https::RequireHttpsLayer).
+    HttpsRequired,
+    /// An admin request without a valid bearer token (401).
+    Unauthorized,
 }
+
+/// How many kinds of rejection there are: one counter each.
+const KINDS: usize = 17;
+
+/// Rejection responses made in this process, by [`Rejection::slot`].
+static COUNTS: [AtomicU64; KINDS] = [const { AtomicU64::new(0) }; KINDS];
+
+/// The code of each slot, for reading the counters back.
+const CODES: [&str; KINDS] = [
+    "ip_not_allowed",
+    "peer_address_unknown",
+    "method_not_allowed",
+    "payload_too_large",
+    "body_timeout",
+    "body_unreadable",
+    "missing_signature",
+    "malformed_signature",
+    "invalid_signature",
+    "timestamp_out_of_tolerance",
+    "malformed_event",
+    "in_progress",
+    "store_unavailable",
+    "overloaded",
+    "misconfigured",
+    "unauthorized",
+    "https_required",
+];
 
 impl Rejection {
     /// The HTTP status code of this rejection.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::IpNotAllowed => StatusCode::FORBIDDEN,
+            Self::IpNotAllowed | Self::HttpsRequired => StatusCode::FORBIDDEN,
             Self::PeerAddressUnknown | Self::Misconfigured => StatusCode::INTERNAL_SERVER_ERROR,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -97,7 +136,8 @@ impl Rejection {
             Self::MissingSignature
             | Self::MalformedSignature
             | Self::InvalidSignature
-            | Self::TimestampOutOfTolerance => StatusCode::UNAUTHORIZED,
+            | Self::TimestampOutOfTolerance
+            | Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::InProgress { .. } => StatusCode::CONFLICT,
             Self::StoreUnavailable { .. } | Self::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -107,23 +147,56 @@ impl Rejection {
 
     /// The stable, machine-readable error code (the `error` field of the body).
     pub fn code(&self) -> &'static str {
+        CODES[self.slot()]
+    }
+
+    /// This rejection's counter in [`COUNTS`] (and its code in [`CODES`]).
+    fn slot(&self) -> usize {
         match self {
-            Self::IpNotAllowed => "ip_not_allowed",
-            Self::PeerAddressUnknown => "peer_address_unknown",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::BodyTimeout => "body_timeout",
-            Self::BodyUnreadable => "body_unreadable",
-            Self::MissingSignature => "missing_signature",
-            Self::MalformedSignature => "malformed_signature",
-            Self::InvalidSignature => "invalid_signature",
-            Self::TimestampOutOfTolerance => "timestamp_out_of_tolerance",
-            Self::MalformedEvent => "malformed_event",
-            Self::InProgress { .. } => "in_progress",
-            Self::StoreUnavailable { .. } => "store_unavailable",
-            Self::Overloaded { .. } => "overloaded",
-            Self::Misconfigured => "misconfigured",
+            Self::IpNotAllowed => 0,
+            Self::PeerAddressUnknown => 1,
+            Self::MethodNotAllowed => 2,
+            Self::PayloadTooLarge => 3,
+            Self::BodyTimeout => 4,
+            Self::BodyUnreadable => 5,
+            Self::MissingSignature => 6,
+            Self::MalformedSignature => 7,
+            Self::InvalidSignature => 8,
+            Self::TimestampOutOfTolerance => 9,
+            Self::MalformedEvent => 10,
+            Self::InProgress { .. } => 11,
+            Self::StoreUnavailable { .. } => 12,
+            Self::Overloaded { .. } => 13,
+            Self::Misconfigured => 14,
+            Self::Unauthorized => 15,
+            Self::HttpsRequired => 16,
         }
+    }
+
+    /// How many rejection responses this process has made, by
+    /// [`code`](Self::code), since it started; codes never seen are left
+    /// out.
+    ///
+    /// Counted in [`into_response`](Self::into_response), so every refusal
+    /// of every layer counts once, whether or not the `metrics` feature is
+    /// on. One relaxed atomic add per rejection: an attack costs no lock.
+    ///
+    /// ```
+    /// use hookwarden::Rejection;
+    ///
+    /// let before = Rejection::counts().get("invalid_signature").copied().unwrap_or(0);
+    /// let _ = Rejection::InvalidSignature.into_response::<http_body_util::Full<bytes::Bytes>>();
+    /// assert_eq!(Rejection::counts()["invalid_signature"], before + 1);
+    /// ```
+    pub fn counts() -> BTreeMap<&'static str, u64> {
+        CODES
+            .iter()
+            .zip(&COUNTS)
+            .filter_map(|(code, count)| {
+                let count = count.load(Ordering::Relaxed);
+                (count > 0).then_some((*code, count))
+            })
+            .collect()
     }
 
     /// A short human-readable explanation (the `message` field of the body).
@@ -144,6 +217,8 @@ impl Rejection {
             Self::StoreUnavailable { .. } => "the idempotency store is unavailable; retry later",
             Self::Overloaded { .. } => "the receiver is overloaded; retry later",
             Self::Misconfigured => "the receiver is misconfigured",
+            Self::HttpsRequired => "webhooks must be delivered over HTTPS",
+            Self::Unauthorized => "a valid bearer token is required",
         }
     }
 
@@ -165,9 +240,11 @@ impl Rejection {
     }
 
     /// Renders the rejection as a response: status, JSON body,
-    /// `Retry-After` where it applies, and the rejection itself in the
-    /// response's extensions.
+    /// `Retry-After` where it applies (and `WWW-Authenticate: Bearer` for
+    /// [`Unauthorized`](Self::Unauthorized)), and the rejection itself in
+    /// the response's extensions. Counts it (see [`counts`](Self::counts)).
     pub fn into_response<B: From<Bytes>>(self) -> Response<B> {
+        COUNTS[self.slot()].fetch_add(1, Ordering::Relaxed);
         let mut response = Response::new(B::from(self.body()));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
@@ -176,6 +253,9 @@ impl Rejection {
             // Whole seconds, at least one: `Retry-After: 0` invites a hot loop.
             let secs = after.as_secs().max(1);
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if matches!(self, Self::Unauthorized) {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response.extensions_mut().insert(self);
         response
@@ -206,6 +286,46 @@ mod tests {
             .into_response::<Full<Bytes>>();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn every_kind_has_its_own_counter_under_its_code() {
+        let every = [
+            Rejection::IpNotAllowed,
+            Rejection::PeerAddressUnknown,
+            Rejection::MethodNotAllowed,
+            Rejection::PayloadTooLarge,
+            Rejection::BodyTimeout,
+            Rejection::BodyUnreadable,
+            Rejection::MissingSignature,
+            Rejection::MalformedSignature,
+            Rejection::InvalidSignature,
+            Rejection::TimestampOutOfTolerance,
+            Rejection::MalformedEvent,
+            Rejection::InProgress { retry_after: Duration::ZERO },
+            Rejection::StoreUnavailable { retry_after: Duration::ZERO },
+            Rejection::Overloaded { retry_after: Duration::ZERO },
+            Rejection::Misconfigured,
+            Rejection::Unauthorized,
+            Rejection::HttpsRequired,
+        ];
+        assert_eq!(every.len(), KINDS);
+        for (slot, rejection) in every.iter().enumerate() {
+            assert_eq!(rejection.slot(), slot);
+            assert_eq!(CODES[slot], rejection.code());
+        }
+        let before = Rejection::counts();
+        let _ = Rejection::Unauthorized.into_response::<Full<Bytes>>();
+        let after = Rejection::counts();
+        assert!(after["unauthorized"] > before.get("unauthorized").copied().unwrap_or(0));
+    }
+
+    #[test]
+    fn unauthorized_asks_for_a_bearer_token() {
+        let response = Rejection::Unauthorized.into_response::<Full<Bytes>>();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(Rejection::Unauthorized.code(), "unauthorized");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hookwarden::dispatch::{Dispatcher, RetryPolicy, SubmitError, Submitted};
 use hookwarden::event::{Delivery, Event, EventType};
+use hookwarden::inbox::{AttemptOutcome, Record, State};
 use hookwarden::router::EventRouter;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -19,6 +20,20 @@ struct Ping {
 impl EventType for Ping {
     const TYPE: &'static str = "ping";
     const VERSION: &'static str = "1";
+}
+
+/// The record of `id`, and its attempt log as (number, outcome, error).
+async fn record_of(
+    dispatcher: &Dispatcher,
+    id: &str,
+) -> (Record, Vec<(u32, AttemptOutcome, Option<String>)>) {
+    let record = dispatcher.inbox().get(id).await.unwrap().unwrap_or_else(|| panic!("{id} kept"));
+    let log = record
+        .attempt_log()
+        .iter()
+        .map(|a| (a.attempt(), a.outcome(), a.error().map(str::to_owned)))
+        .collect();
+    (record, log)
 }
 
 fn ping(id: &str, n: u32) -> Delivery {
@@ -87,6 +102,15 @@ async fn a_panicking_handler_is_retried_and_the_worker_survives() {
     assert!(dispatcher.shutdown(Duration::from_secs(60)).await.drained);
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     assert_eq!(dispatcher.stats().handled, 2);
+    let (record, log) = record_of(&dispatcher, "a").await;
+    assert_eq!(record.state, State::Done);
+    assert_eq!(
+        log,
+        [
+            (1, AttemptOutcome::Panicked, Some("panic: handler bug".to_owned())),
+            (2, AttemptOutcome::Handled, None)
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -106,6 +130,9 @@ async fn a_handler_that_panics_before_returning_its_future_is_caught_too() {
     assert!(dispatcher.shutdown(Duration::from_secs(60)).await.drained);
     assert_eq!(dispatcher.stats().handled, 2, "the only worker survived");
     assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let (_, log) = record_of(&dispatcher, "b").await;
+    let outcomes: Vec<_> = log.iter().map(|(n, outcome, _)| (*n, *outcome)).collect();
+    assert_eq!(outcomes, [(1, AttemptOutcome::Panicked), (2, AttemptOutcome::Handled)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -123,6 +150,19 @@ async fn a_slow_attempt_times_out_and_counts_as_failed() {
     assert!(started.elapsed() < Duration::from_secs(60), "the hour-long attempt was cut off");
     let stats = dispatcher.stats();
     assert_eq!((stats.handled, stats.retries), (1, 1));
+    let (record, log) = record_of(&dispatcher, "slow").await;
+    assert_eq!(
+        log,
+        [
+            (1, AttemptOutcome::TimedOut, Some("timed out after 5s".to_owned())),
+            (2, AttemptOutcome::Handled, None)
+        ]
+    );
+    assert_eq!(
+        record.attempt_log[0].duration(),
+        Some(Duration::from_secs(5)),
+        "on the paused clock"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -152,6 +192,12 @@ async fn exhausted_events_are_dead_lettered_then_replayed() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert_eq!(log.lock().unwrap().len(), 3, "the replay ran its own three attempts");
     assert_eq!(dispatcher.dead_letters().await.unwrap().len(), 1, "and failed them all again");
+    let (record, log) = record_of(&dispatcher, "doomed").await;
+    assert_eq!((record.state, record.attempts), (State::Dead, 3));
+    let numbers: Vec<u32> = log.iter().map(|(n, _, _)| *n).collect();
+    assert_eq!(numbers, [1, 2, 3, 1, 2, 3], "both rounds are logged");
+    assert!(log.iter().all(|(_, outcome, _)| *outcome == AttemptOutcome::Failed));
+    assert!(log[5].2.as_deref().unwrap().contains("attempt 3 of event 7 fails"), "{log:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -187,6 +233,9 @@ async fn a_payload_that_does_not_fit_is_dead_lettered_at_once_with_the_serde_err
     assert_eq!(letters[0].attempts, 1, "not retried: it cannot start fitting");
     assert!(letters[0].error.contains("invalid type"), "{}", letters[0].error);
     assert_eq!(dispatcher.stats().retries, 0);
+    let (_, log) = record_of(&dispatcher, "bad").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].0, log[0].1), (1, AttemptOutcome::Unprocessable));
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,6 +287,20 @@ async fn shutdown_reports_what_the_deadline_left() {
     let report = dispatcher.shutdown(Duration::from_secs(30)).await;
     assert!(!report.drained);
     assert_eq!(report.left, 2, "one finished, one running, one queued");
+
+    // The running attempt was cut off and logged as abandoned, not
+    // counted; the queued one never started.
+    let (done, _) = record_of(&dispatcher, "e0").await;
+    let handled = &done.attempt_log[..];
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].outcome(), AttemptOutcome::Handled);
+    assert_eq!(handled[0].duration(), Some(Duration::from_secs(20)));
+    let (cut, log) = record_of(&dispatcher, "e1").await;
+    assert_eq!((cut.state, cut.attempts), (State::Pending, 0));
+    assert_eq!(log, [(1, AttemptOutcome::Abandoned, None)]);
+    assert_eq!(cut.attempt_log[0].duration(), Some(Duration::from_secs(10)));
+    let (queued, log) = record_of(&dispatcher, "e2").await;
+    assert_eq!((queued.state, log.len()), (State::Pending, 0));
 }
 
 /// Records every (id, attempt) a handler sees, taking `delay` per attempt.
@@ -329,7 +392,13 @@ async fn deliveries_waiting_to_retry_keep_their_place_in_the_capacity() {
         let held = dispatcher.inbox().stats().await.unwrap().active();
         assert!(held <= 2, "the inbox holds {held} > 2");
     }
-    assert!(refused > 100, "backpressure while the downstream fails: {refused} refused");
+    // Each accepted delivery holds its slot through two failed attempts and
+    // their backoffs (equal jitter: 0.5–1 s, then 1–2 s), so over the 10 s
+    // of arrivals two slots take at most 2 + 2 × 10 / 1.5 ≈ 14 deliveries
+    // and at least 2 × 10 / 3 ≈ 6: every other one is refused as `Full`.
+    assert_eq!(accepted.len() + refused, 200);
+    assert!(refused >= 180, "backpressure while the downstream fails: {refused} refused");
+    assert!(accepted.len() >= 6, "the slots free up as deliveries finish: {accepted:?}");
     assert!(dispatcher.shutdown(Duration::from_secs(600)).await.drained);
     let mut handled = seen.lock().unwrap().clone();
     handled.sort();

@@ -6,6 +6,9 @@
 #[allow(unused_imports)]
 mod example;
 
+#[allow(dead_code)] // used without some features
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -149,6 +152,12 @@ async fn twitch_challenge_and_revocation() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(answer.is_empty());
     assert_eq!(receiver.stop(), "");
+}
+
+#[cfg(not(feature = "ed25519"))]
+#[test]
+fn discord_pings() {
+    common::skip("Discord's pings: built without the `ed25519` feature");
 }
 
 #[cfg(feature = "ed25519")]

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use hookwarden::inbox::{AttemptOutcome, State};
 use hookwarden::testing;
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -231,11 +232,46 @@ async fn killed_under_load_loses_nothing(inbox: String) {
     let mut late = HashMap::new();
     collect_handled(&rx, &mut late, &HashSet::new(), Duration::from_millis(800));
     assert!(late.is_empty(), "redeliveries ran again: {late:?}");
+    drop(second);
+    let lost = check_records(&config, &handled, AttemptOutcome::Lost).await;
+    assert!(lost >= twice.len(), "{lost} logged a lost attempt; {} ran twice", twice.len());
     println!(
         "{EVENTS} acknowledged ({at_kill} before the kill); each handled, {} twice, \
-         {by_second} by the restarted receiver",
+         {by_second} by the restarted receiver; {lost} records show a lost attempt",
         twice.len()
     );
+}
+
+/// Reads every handled delivery's record back from the inbox, once the
+/// receivers are gone: each is done, with its scheme and client address,
+/// and an attempt log that ends with the run that printed it, every
+/// earlier attempt being `earlier` (lost to a kill, say). Returns how many
+/// logs have earlier attempts.
+async fn check_records(
+    config: &Config,
+    handled: &HashMap<String, Vec<(u32, u32)>>,
+    earlier: AttemptOutcome,
+) -> usize {
+    let inbox = inbox_url::open(&config.inbox, &config.namespace).await;
+    let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut with_earlier = 0;
+    for (id, runs) in handled {
+        let record = inbox.get(id).await.unwrap().unwrap_or_else(|| panic!("{id} is kept"));
+        assert_eq!(record.state, State::Done, "{id}");
+        assert_eq!(record.delivery.scheme(), Some("standard-webhooks"), "{id}");
+        assert_eq!(record.delivery.client_ip(), Some(loopback), "{id}");
+        let log = record.attempt_log();
+        let last = log.last().unwrap_or_else(|| panic!("{id} has an attempt log"));
+        assert_eq!(last.outcome(), AttemptOutcome::Handled, "{id}: {log:?}");
+        assert_eq!(last.attempt(), record.attempts, "{id}: {log:?}");
+        assert_eq!(last.attempt(), runs.last().unwrap().1, "{id}: the run that printed it");
+        assert!(last.duration().is_some_and(|d| d >= Duration::from_millis(config.handler_ms)));
+        assert_eq!(log.len(), record.attempts as usize, "{id}: every attempt logged: {log:?}");
+        let before = &log[..log.len() - 1];
+        assert!(before.iter().all(|a| a.outcome() == earlier), "{id}: {log:?}");
+        with_earlier += usize::from(!before.is_empty());
+    }
+    with_earlier
 }
 
 /// A receiver stopped gracefully while deliveries wait leaves them in the
@@ -280,6 +316,10 @@ async fn graceful_stop_leaves_the_rest_for_the_next_start(inbox: String) {
     assert_eq!(after, left, "what the stop left is what the restart handled");
     println!("{EVENTS} accepted; {before_stop} handled before the stop, {left} after the restart");
     drop(second);
+    // What a graceful stop hands back was never started: nothing is lost
+    // or abandoned, and each log is the one attempt that handled it.
+    let earlier = check_records(&config, &handled, AttemptOutcome::Abandoned).await;
+    assert_eq!(earlier, 0, "a graceful stop logs no attempt it did not run");
 }
 
 #[cfg(feature = "sqlite")]
@@ -403,7 +443,7 @@ async fn child_receiver() {
     let app = axum::Router::new().route_service("/webhooks", receiver.service());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("PORT {}", listener.local_addr().unwrap().port());
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

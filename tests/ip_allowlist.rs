@@ -2,6 +2,9 @@
 //! forwarding headers, configuration errors, provider lists and run-time
 //! swaps.
 
+#[allow(dead_code)] // used without some features
+mod common;
+
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -648,6 +651,12 @@ async fn a_swap_under_concurrent_load_changes_decisions_without_a_failed_request
         let (before, after) = task.await.unwrap();
         assert!(before > 0 && after > 0, "every task ran on both sides of the swap");
     }
+}
+
+#[cfg(not(feature = "axum"))]
+#[test]
+fn the_axum_feature_reads_connect_info_without_configuration() {
+    common::skip("the ConnectInfo check: built without the `axum` feature");
 }
 
 /// With the `axum` feature the layer reads `ConnectInfo` by itself.

@@ -99,14 +99,15 @@ async fn a_dual_stack_listener_reached_via_127_0_0_1() {
     assert_eq!(body, "::ffff:127.0.0.1 127.0.0.1");
 
     // ::1 is not on the list.
-    if let Ok(mut stream) =
-        TcpStream::connect(SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], port))).await
-    {
-        let request = "POST /webhooks HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let (status, body) = read_response(&mut stream).await;
-        assert_eq!(status, 403);
-        assert!(body.contains("ip_not_allowed"), "{body}");
+    match TcpStream::connect(SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], port))).await {
+        Ok(mut stream) => {
+            let request = "POST /webhooks HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n";
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let (status, body) = read_response(&mut stream).await;
+            assert_eq!(status, 403);
+            assert!(body.contains("ip_not_allowed"), "{body}");
+        }
+        Err(error) => common::skip(&format!("the ::1 check: cannot connect to [::1] ({error})")),
     }
 }
 

@@ -6,7 +6,10 @@
 //!   signature header makes verification fail. The one exception is a
 //!   hex signature: flipping bit 5 of a letter `a`–`f` changes only its case,
 //!   and hex is case-insensitive, so that header is the same signature
-//!   written differently, and still verifies.
+//!   written differently, and still verifies;
+//! * each time, the scheme's precheck (the headers alone, no body) agrees:
+//!   it never refuses what verify accepts, and refuses only with verify's
+//!   own error.
 
 use std::time::Duration;
 
@@ -30,8 +33,13 @@ fn check(
     body: &[u8],
     now: u64,
 ) -> Result<Verified, VerifyError> {
-    scheme.verify(&SignedRequest::new(headers, body, now, TOLERANCE))
+    verify_and_precheck(scheme, &SignedRequest::new(headers, body, now, TOLERANCE))
 }
+
+#[path = "common/precheck.rs"]
+mod precheck;
+
+use precheck::verify_and_precheck;
 
 /// Where the bit is flipped.
 #[derive(Debug, Clone, Copy)]
@@ -239,6 +247,52 @@ proptest! {
         let scheme = Logto::new([SECRET]).unwrap();
         let headers = testing::logto(SECRET, &body);
         prop_assert!(check(&scheme, &headers, &body, 0).is_ok());
+    }
+
+    #[test]
+    fn logto_refuses_any_bit_flip(
+        body in body(),
+        target in prop_oneof![
+            Just(Target::Body),
+            Just(Target::Header { name: "logto-signature-sha-256", hex_tail: true }),
+        ],
+        at in any::<Index>(),
+        bit in 0u8..8,
+    ) {
+        let scheme = Logto::new([SECRET]).unwrap();
+        let headers = testing::logto(SECRET, &body);
+        assert_flip_refused(&scheme, &headers, &body, 0, target, at, bit)?;
+    }
+
+    #[test]
+    fn generic_hmac_refuses_any_bit_flip(
+        body in body(),
+        ts in timestamp(),
+        base64 in any::<bool>(),
+        target in prop_oneof![
+            Just(Target::Body),
+            Just(Target::Header { name: "x-webhook-signature", hex_tail: true }),
+            Just(Target::Header { name: "x-timestamp", hex_tail: false }),
+        ],
+        at in any::<Index>(),
+        bit in 0u8..8,
+    ) {
+        let builder = GenericHmac::builder().secret(SECRET).timestamp_header("x-timestamp");
+        let builder = if base64 {
+            builder.encoding(hookwarden::scheme::Encoding::Base64)
+        } else {
+            builder
+        };
+        let scheme = builder.build().unwrap();
+        let headers = testing::generic_hmac(&scheme, ts, &body);
+        // A base64 tag has no case-insensitive letters.
+        let target = match target {
+            Target::Header { name, .. } if base64 && name == "x-webhook-signature" => {
+                Target::Header { name, hex_tail: false }
+            }
+            other => other,
+        };
+        assert_flip_refused(&scheme, &headers, &body, ts, target, at, bit)?;
     }
 
     #[test]

@@ -346,9 +346,10 @@ async fn postgres_purges_expired_rows() {
     };
     // A table of its own: the counts below are not disturbed by other tests.
     let table = "hookwarden_test_purge";
+    let namespace = unique("purge");
     let store = PostgresStore::builder(&url)
         .table(table)
-        .namespace(unique("purge"))
+        .namespace(namespace.clone())
         .cleanup_interval(None)
         .build()
         .expect("build");
@@ -364,8 +365,21 @@ async fn postgres_purges_expired_rows() {
     // bigger batches until none is left.
     let small = PostgresStore::builder(&url).table(table).cleanup_batch(3).build().unwrap();
     assert_eq!(small.purge_expired().await.unwrap(), 3);
-    let big = PostgresStore::builder(url).table(table).cleanup_batch(10_000).build().unwrap();
+    let big = PostgresStore::builder(&url).table(table).cleanup_batch(10_000).build().unwrap();
+    // The rows are really gone (an expired row could be claimed again
+    // without any purge, so only the table tells).
+    let (sql, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let count = |sql: tokio_postgres::Client, namespace: String| async move {
+        let query = format!("SELECT count(*) FROM {table} WHERE namespace = $1");
+        let row = sql.query_one(&query, &[&namespace]).await.unwrap();
+        (sql, row.get::<_, i64>(0))
+    };
+    let (sql, before) = count(sql, namespace.clone()).await;
+    assert!(before > 0, "some of this test's 7 rows are left after the batch of 3");
     while big.purge_expired().await.unwrap() > 0 {}
+    let (_, after) = count(sql, namespace).await;
+    assert_eq!(after, 0, "every expired row is purged");
     for i in 0..7 {
         assert!(matches!(claim(&store, &format!("k{i}")).await, Claim::Claimed(_)));
     }
@@ -379,6 +393,8 @@ fn postgres_schema_sql_is_available() {
         assert!(sql.contains("CREATE TABLE IF NOT EXISTS webhooks.idempotency"), "{sql}");
         assert!(hookwarden::store::PostgresStore::schema_sql("x; DROP TABLE y").is_err());
     }
+    #[cfg(not(feature = "postgres"))]
+    crate::common::skip("postgres_schema_sql_is_available: built without the `postgres` feature");
 }
 
 /// With automatic cleanup on, a completion also deletes expired rows.

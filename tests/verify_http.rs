@@ -189,7 +189,9 @@ async fn plain_hyper_server() {
 async fn huge_declared_length_gets_413_before_any_body_is_sent() {
     let verify = VerifyLayer::new(GitHub::new([SECRET]).unwrap()).max_body(1024 * 1024);
     let addr = serve_axum(Router::new().route("/hook", post(echo)).layer(verify)).await;
-    let head = b"POST /hook HTTP/1.1\r\nhost: t\r\nx-hub-signature-256: sha256=00\r\ncontent-length: 50000000\r\n\r\n";
+    let head = b"POST /hook HTTP/1.1\r\nhost: t\r\n\
+          x-hub-signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\n\
+          content-length: 50000000\r\n\r\n";
     let (status, text) = exchange(addr, head).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_code(&text), "payload_too_large");
@@ -200,8 +202,12 @@ async fn streamed_oversize_body_gets_413() {
     let verify = VerifyLayer::new(GitHub::new([SECRET]).unwrap()).max_body(64 * 1024);
     let addr = serve_axum(Router::new().route("/hook", post(echo)).layer(verify)).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
+    // A well-formed (wrong) signature: a malformed one is refused before
+    // the body is read.
     stream
-        .write_all(b"POST /hook HTTP/1.1\r\nhost: t\r\nx-hub-signature-256: sha256=00\r\ntransfer-encoding: chunked\r\n\r\n")
+        .write_all(b"POST /hook HTTP/1.1\r\nhost: t\r\n\
+          x-hub-signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\n\
+          transfer-encoding: chunked\r\n\r\n")
         .await
         .unwrap();
     // 80 chunks of 1 KiB: past the 64 KiB limit without declaring a length.
@@ -226,8 +232,12 @@ async fn trickling_body_gets_408() {
     let addr = serve_axum(Router::new().route("/hook", post(echo)).layer(verify)).await;
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
+    // A well-formed (wrong) signature: a malformed one is refused before
+    // the body is read.
     writer
-        .write_all(b"POST /hook HTTP/1.1\r\nhost: t\r\nx-hub-signature-256: sha256=00\r\ncontent-length: 100\r\n\r\n")
+        .write_all(b"POST /hook HTTP/1.1\r\nhost: t\r\n\
+          x-hub-signature-256: sha256=0000000000000000000000000000000000000000000000000000000000000000\r\n\
+          content-length: 100\r\n\r\n")
         .await
         .unwrap();
     // One byte every 100 ms: the whole body would take 10 s.

@@ -3,12 +3,14 @@
 
 #![allow(dead_code)] // each example uses a part
 
+pub(crate) mod admin;
 pub(crate) mod demo;
 
 use std::sync::Arc;
 
 use hookwarden::ConfigError;
 use hookwarden::inbox::{Inbox, MemoryInbox};
+use hookwarden::ip::ClientIpSource;
 use hookwarden::scheme::{
     GenericHmac, GitHub, GitLab, Intercom, Linear, Logto, Mailgun, Paddle, Scheme, Shopify, Slack,
     Square, StandardWebhooks, Stripe, Twilio, Twitch, Zoom,
@@ -138,6 +140,18 @@ fn rebuild(what: &str, feature: &str) -> ConfigError {
         reason: format!(
             "{what} needs the `{feature}` feature: run with `cargo run --features {feature} --example …`"
         ),
+    }
+}
+
+/// The header named by `--client-ip-header`: `xff` (X-Forwarded-For),
+/// `forwarded` (RFC 7239), or the name of a header holding one address.
+pub(crate) fn client_ip_source(name: &str) -> Result<ClientIpSource, String> {
+    match name.to_ascii_lowercase().as_str() {
+        "xff" | "x-forwarded-for" => Ok(ClientIpSource::XForwardedFor),
+        "forwarded" => Ok(ClientIpSource::Forwarded),
+        _ => ClientIpSource::header(name).map_err(|e| {
+            format!("--client-ip-header: {e}; expected xff, forwarded or a header name such as X-Real-IP")
+        }),
     }
 }
 

@@ -16,6 +16,13 @@
 //!    no answer leaves a key that turns later retries into duplicates while
 //!    no delivery is kept.
 //!
+//! Each delivery is kept with what its record needs: the envelope, the
+//! [scheme](crate::Envelope::scheme) that verified it, when it was
+//! received, and the client address: the allowlist's
+//! [`ClientIp`] (past trusted proxies), or without an allowlist the TCP
+//! peer the server recorded (axum's `ConnectInfo`, or a
+//! [`PeerAddr`](crate::ip::PeerAddr)), if it did.
+//!
 //! A batch (SendGrid) is kept as one delivery per event, each deduped on its
 //! own key, and answered 202 once every event is kept (or was already): if
 //! one cannot be kept the whole batch gets the 503, and the sender's retry
@@ -31,6 +38,8 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,6 +52,8 @@ use crate::background::dispatch::{Dispatcher, SubmitError, Submitted};
 use crate::background::event::Delivery;
 use crate::envelope::Envelope;
 use crate::future::BoxFuture;
+use crate::ip::ClientIp;
+use crate::ip::peer::recorded_peer;
 use crate::rejection::Rejection;
 use crate::response;
 use crate::scheme::AckStyle;
@@ -58,6 +69,9 @@ pub struct Ack {
     retry_after: Duration,
     unknown_status: StatusCode,
     style: AckStyle,
+    /// Whether the inbox failed the last accept: an outage is said once at
+    /// WARN as it starts and once at INFO as it ends, not once a request.
+    inbox_down: Arc<AtomicBool>,
 }
 
 impl Ack {
@@ -68,6 +82,7 @@ impl Ack {
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
             style: AckStyle::Json,
+            inbox_down: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -139,10 +154,15 @@ impl Ack {
         // would otherwise keep alive, and which the server could not reuse.
         let body = Bytes::copy_from_slice(body);
         let delivery = Delivery::new(id, event_type, version, body)
+            .with_scheme(envelope.scheme())
             .with_dedupe_key(envelope.dedupe_key())
             .with_timestamp(envelope.timestamp().or(signed_timestamp))
             .with_client_ip(client_ip);
-        match self.dispatcher.submit(delivery).await {
+        let submitted = self.dispatcher.submit(delivery).await;
+        if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
+            self.inbox_recovered();
+        }
+        match submitted {
             Ok(Submitted::Accepted) => {
                 telemetry::delivery("accepted");
                 Kept::Accepted
@@ -152,13 +172,27 @@ impl Ack {
                 Kept::Duplicate
             }
             Err(SubmitError::Unavailable(error)) => {
-                tracing::warn!(target: TARGET, %error, "inbox unavailable");
+                if self.inbox_down.swap(true, Ordering::Relaxed) {
+                    tracing::debug!(target: TARGET, %error, "inbox still unavailable");
+                } else {
+                    tracing::warn!(
+                        target: TARGET,
+                        %error,
+                        "inbox unavailable: answering 503 store_unavailable until it answers again"
+                    );
+                }
                 Kept::Refused(Rejection::StoreUnavailable { retry_after: self.retry_after })
             }
             Err(error) => {
                 tracing::debug!(target: TARGET, %error, id, "not kept");
                 Kept::Refused(overloaded)
             }
+        }
+    }
+
+    fn inbox_recovered(&self) {
+        if self.inbox_down.swap(false, Ordering::Relaxed) {
+            tracing::info!(target: TARGET, "inbox available again");
         }
     }
 
@@ -216,7 +250,12 @@ impl<B> Service<Request<B>> for Ack {
             );
             return Box::pin(std::future::ready(Ok(reject(Rejection::Misconfigured))));
         };
-        let client_ip = extensions.get::<crate::ip::ClientIp>().map(|ip| ip.0);
+        // The allowlist's client (past trusted proxies); without one, the
+        // TCP peer as the server recorded it, if it did.
+        let client_ip = extensions
+            .get::<ClientIp>()
+            .map(|ip| ip.0)
+            .or_else(|| recorded_peer(extensions).map(|ip| ip.to_canonical()));
         let this = self.clone();
         Box::pin(async move { Ok(this.acknowledge(verified, envelope, client_ip).await) })
     }
@@ -229,7 +268,7 @@ impl fmt::Debug for Ack {
             .field("retry_after", &self.retry_after)
             .field("unknown_status", &self.unknown_status)
             .field("style", &self.style)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -28,6 +28,7 @@
 //! # let _ = welcome;
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Deref;
@@ -57,6 +58,7 @@ pub trait EventType: DeserializeOwned + Send + 'static {
 pub struct Delivery {
     id: Arc<str>,
     dedupe_key: Option<Arc<str>>,
+    scheme: Option<SchemeName>,
     event_type: Arc<str>,
     version: Arc<str>,
     timestamp: Option<u64>,
@@ -76,6 +78,7 @@ impl Delivery {
         Self {
             id: id.into(),
             dedupe_key: None,
+            scheme: None,
             event_type: event_type.into(),
             version: version.into(),
             timestamp: None,
@@ -111,9 +114,29 @@ impl Delivery {
         self
     }
 
+    /// Records the name of the scheme that verified it; a `&'static str`
+    /// (a scheme's own name) is kept without an allocation. The
+    /// [`Receiver`](crate::Receiver) sets the envelope's
+    /// [`scheme`](crate::Envelope::scheme).
+    pub fn with_scheme(mut self, scheme: impl Into<Cow<'static, str>>) -> Self {
+        self.scheme = Some(match scheme.into() {
+            Cow::Borrowed(name) => SchemeName::Static(name),
+            Cow::Owned(name) => SchemeName::Shared(name.into()),
+        });
+        self
+    }
+
     /// The event id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The name of the scheme that verified it (`"github"`, `"stripe"`,
+    /// …), if known: a delivery submitted straight to a
+    /// [`Dispatcher`](crate::dispatch::Dispatcher), or kept by an earlier
+    /// version, has none.
+    pub fn scheme(&self) -> Option<&str> {
+        self.scheme.as_ref().map(SchemeName::as_str)
     }
 
     /// The event type.
@@ -158,12 +181,30 @@ impl fmt::Debug for Delivery {
         f.debug_struct("Delivery")
             .field("id", &self.id)
             .field("dedupe_key", &self.dedupe_key())
+            .field("scheme", &self.scheme())
             .field("event_type", &self.event_type)
             .field("version", &self.version)
             .field("timestamp", &self.timestamp)
             .field("client_ip", &self.client_ip)
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A scheme's name: static for the schemes of this process, shared when
+/// read back from a store.
+#[derive(Clone)]
+enum SchemeName {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl SchemeName {
+    fn as_str(&self) -> &str {
+        match self {
+            SchemeName::Static(name) => name,
+            SchemeName::Shared(name) => name,
+        }
     }
 }
 
@@ -214,6 +255,11 @@ impl<T> Event<T> {
     /// When the delivery was received.
     pub fn received_at(&self) -> SystemTime {
         self.delivery.received_at()
+    }
+
+    /// The name of the scheme that verified it, if known.
+    pub fn scheme(&self) -> Option<&str> {
+        self.delivery.scheme()
     }
 
     /// Which attempt this is, counting from 1.

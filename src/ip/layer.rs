@@ -1,67 +1,21 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
-use http::Extensions;
 use tower_layer::Layer;
 
 use super::client_ip::{DEFAULT_MAX_HOPS, Trust};
-use super::{ClientIpSource, IpAllowlist, IpRanges, PeerAddr};
+use super::peer::PeerSources;
+use super::{ClientIpSource, IpAllowlist, IpRanges};
 use crate::ConfigError;
-
-/// Reads the peer address from a request's extensions.
-type PeerSource = Arc<dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) allow: Arc<ArcSwap<IpRanges>>,
     pub(crate) trust: Option<Trust>,
     max_hops: usize,
-    peer_sources: Vec<PeerSource>,
-    /// Whether the missing-peer-address error was logged already.
-    warned: Arc<AtomicBool>,
-}
-
-impl Config {
-    /// The peer address: [`PeerAddr`] first, then the configured sources.
-    pub(crate) fn peer(&self, extensions: &Extensions) -> Option<IpAddr> {
-        if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
-            return Some(addr.ip());
-        }
-        #[cfg(feature = "axum")]
-        {
-            use axum::extract::ConnectInfo;
-            use axum::extract::connect_info::MockConnectInfo;
-            if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<std::net::SocketAddr>>() {
-                return Some(addr.ip());
-            }
-            if let Some(MockConnectInfo(addr)) =
-                extensions.get::<MockConnectInfo<std::net::SocketAddr>>()
-            {
-                return Some(addr.ip());
-            }
-        }
-        self.peer_sources.iter().find_map(|source| source(extensions))
-    }
-
-    /// Says once, at ERROR, how to fix a server that does not provide the
-    /// peer address.
-    pub(crate) fn report_missing_peer(&self) {
-        if !self.warned.swap(true, Ordering::Relaxed) {
-            tracing::error!(
-                target: "hookwarden::ip",
-                "IpAllowlist: the request carries no peer address, so every request is refused \
-                 with 500 `peer_address_unknown`. With axum, serve \
-                 `app.into_make_service_with_connect_info::<SocketAddr>()` and configure the \
-                 layer with `.peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip())`; \
-                 or enable the `axum` feature, which reads `ConnectInfo` by itself; \
-                 with plain hyper, put `hookwarden::ip::PeerAddr(remote_addr)` in each \
-                 request's extensions (e.g. `.layer(PeerAddr(remote_addr))` per connection)."
-            );
-        }
-    }
+    pub(crate) peers: PeerSources,
 }
 
 impl fmt::Debug for Config {
@@ -69,7 +23,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("allow", &**self.allow.load())
             .field("trust", &self.trust)
-            .field("peer_sources", &self.peer_sources.len())
+            .field("peers", &self.peers)
             .finish()
     }
 }
@@ -121,8 +75,7 @@ impl IpAllowlistLayer {
                 allow: Arc::new(ArcSwap::from_pointee(ranges)),
                 trust: None,
                 max_hops: DEFAULT_MAX_HOPS,
-                peer_sources: Vec::new(),
-                warned: Arc::new(AtomicBool::new(false)),
+                peers: PeerSources::new("IpAllowlist"),
             }),
         }
     }
@@ -180,7 +133,7 @@ impl IpAllowlistLayer {
     /// # Ok::<(), hookwarden::ConfigError>(())
     /// ```
     ///
-    /// A [`PeerAddr`] extension is always read first, then (with the `axum`
+    /// A [`PeerAddr`](super::PeerAddr) extension is always read first, then (with the `axum`
     /// feature) axum's `ConnectInfo<SocketAddr>` and `MockConnectInfo`;
     /// sources added here are tried after those, in the order they were
     /// added.
@@ -189,8 +142,7 @@ impl IpAllowlistLayer {
         T: Send + Sync + 'static,
         F: Fn(&T) -> IpAddr + Send + Sync + 'static,
     {
-        let source: PeerSource = Arc::new(move |extensions| extensions.get::<T>().map(&get));
-        self.config_mut().peer_sources.push(source);
+        self.config_mut().peers.add(get);
         self
     }
 

@@ -116,8 +116,9 @@
 //!   ready but not called, as with other tower layers that reject early.
 
 mod client_ip;
+pub(crate) mod forwarded;
 mod layer;
-mod peer;
+pub(crate) mod peer;
 pub mod providers;
 mod ranges;
 mod service;

@@ -68,8 +68,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let Some(peer) = self.config.peer(request.extensions()) else {
-            self.config.report_missing_peer();
+        let Some(peer) = self.config.peers.peer(request.extensions()) else {
+            self.config.peers.report_missing();
             let rejection = Rejection::PeerAddressUnknown;
             rejection.log();
             return ResponseFuture::rejected(rejection);

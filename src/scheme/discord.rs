@@ -92,16 +92,23 @@ fn decode_signature(hex_signature: &[u8]) -> Result<ed25519_dalek::Signature, Ve
     Ok(ed25519_dalek::Signature::from_bytes(&bytes))
 }
 
+/// The signature, the raw timestamp and the checked one.
+fn signed_headers<'a>(
+    request: &SignedRequest<'a>,
+) -> Result<(ed25519_dalek::Signature, &'a [u8], u64), VerifyError> {
+    let signature = decode_signature(request.required_header(&X_SIGNATURE_ED25519)?)?;
+    let raw_ts = request.header(&X_SIGNATURE_TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
+    let timestamp = request.check_timestamp(raw_ts)?;
+    Ok((signature, raw_ts, timestamp))
+}
+
 impl Scheme for Discord {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let signature = decode_signature(request.required_header(&X_SIGNATURE_ED25519)?)?;
-        let raw_ts =
-            request.header(&X_SIGNATURE_TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = request.check_timestamp(raw_ts)?;
+        let (signature, raw_ts, timestamp) = signed_headers(request)?;
         // ed25519 hashes the message twice, so it needs it in one piece.
         let message = [raw_ts, request.body()].concat();
         let mut matched = false;
@@ -114,6 +121,10 @@ impl Scheme for Discord {
         } else {
             Err(VerifyError::InvalidSignature)
         }
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signed_headers(request).map(drop)
     }
 
     /// Type at `/event/type`; Discord sends no id, so the id (and the

@@ -113,6 +113,35 @@ impl GenericHmac {
         })
     }
 
+    /// The received tag and, when configured, the raw and the checked
+    /// timestamp: everything [`verify`](Scheme::verify) reads before the
+    /// body.
+    fn signature<'a>(
+        &self,
+        request: &SignedRequest<'a>,
+    ) -> Result<(Mac, Option<SignedTimestamp<'a>>), VerifyError> {
+        let mut value = request.required_header(&self.header)?;
+        if let Some((prefix, kind)) = &self.prefix {
+            match value.strip_prefix(prefix.as_bytes()) {
+                Some(rest) => value = rest,
+                None if *kind == Prefix::Required => return Err(VerifyError::MalformedSignature),
+                None => {}
+            }
+        }
+        let received = match self.encoding {
+            Encoding::Hex => Mac::from_hex(value)?,
+            Encoding::Base64 => Mac::from_base64(value)?,
+        };
+        let timestamp = match &self.timestamp_header {
+            Some(name) => {
+                let raw = request.header(name)?.ok_or(VerifyError::MalformedSignature)?;
+                Some((raw, request.check_timestamp(raw)?))
+            }
+            None => None,
+        };
+        Ok((received, timestamp))
+    }
+
     #[cfg(feature = "testing")]
     pub(crate) fn sign_headers(&self, timestamp: u64, body: &[u8]) -> http::HeaderMap {
         use base64::Engine as _;
@@ -144,24 +173,12 @@ impl Scheme for GenericHmac {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let mut value = request.required_header(&self.header)?;
-        if let Some((prefix, kind)) = &self.prefix {
-            match value.strip_prefix(prefix.as_bytes()) {
-                Some(rest) => value = rest,
-                None if *kind == Prefix::Required => return Err(VerifyError::MalformedSignature),
-                None => {}
-            }
-        }
-        let received = match self.encoding {
-            Encoding::Hex => Mac::from_hex(value)?,
-            Encoding::Base64 => Mac::from_base64(value)?,
-        };
+        let (received, timestamp) = self.signature(request)?;
         let mut verified = Verified::new(self.name);
         // `build` makes sure a timestamp header is always signed.
-        let matched = match &self.timestamp_header {
-            Some(name) => {
-                let raw = request.header(name)?.ok_or(VerifyError::MalformedSignature)?;
-                verified = verified.with_timestamp(request.check_timestamp(raw)?);
+        let matched = match timestamp {
+            Some((raw, checked)) => {
+                verified = verified.with_timestamp(checked);
                 self.secrets.verify(&[raw, b".", request.body()], &[received])
             }
             None => self.secrets.verify(&[request.body()], &[received]),
@@ -169,10 +186,17 @@ impl Scheme for GenericHmac {
         if matched { Ok(verified) } else { Err(VerifyError::InvalidSignature) }
     }
 
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        self.signature(request).map(drop)
+    }
+
     fn envelope(&self) -> EnvelopeConfig {
         self.envelope.clone()
     }
 }
+
+/// A signed timestamp: as received, and as checked (Unix seconds).
+type SignedTimestamp<'a> = (&'a [u8], u64);
 
 /// Configures a [`GenericHmac`]; errors are reported by
 /// [`build`](Self::build).

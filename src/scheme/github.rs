@@ -48,6 +48,10 @@ impl Scheme for GitHub {
         self.0.verify(request)
     }
 
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        self.0.precheck(request)
+    }
+
     fn envelope(&self) -> EnvelopeConfig {
         EnvelopeConfig::fields(
             vec![header("x-github-delivery")],

@@ -109,6 +109,12 @@ impl Scheme for GitLab {
         }
     }
 
+    /// The whole check: the token does not depend on the body, so a wrong
+    /// one is refused before the body is read.
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        self.verify(request).map(drop)
+    }
+
     /// Id: the `X-Gitlab-Event-UUID` header, else `Idempotency-Key`, else
     /// the body digest (all unsigned); type: the `X-Gitlab-Event` header
     /// (`Push Hook`, …), else body `object_kind`; no version; no

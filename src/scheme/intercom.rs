@@ -54,17 +54,25 @@ impl Intercom {
     }
 }
 
+/// The tag in `X-Hub-Signature` (`sha1=<hex>`).
+fn received(request: &SignedRequest<'_>) -> Result<Mac<20>, VerifyError> {
+    let header = request.required_header(&SIGNATURE)?;
+    let hex = header.strip_prefix(b"sha1=").ok_or(VerifyError::MalformedSignature)?;
+    Mac::from_hex(hex)
+}
+
 impl Scheme for Intercom {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&SIGNATURE)?;
-        let hex = header.strip_prefix(b"sha1=").ok_or(VerifyError::MalformedSignature)?;
-        let received = Mac::from_hex(hex)?;
-        self.secrets.check(&[request.body()], &[received])?;
+        self.secrets.check(&[request.body()], &[received(request)?])?;
         Ok(Verified::new(NAME))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        received(request).map(drop)
     }
 
     /// Id: body `id` (the notification id, signed), else the body digest

@@ -47,6 +47,10 @@ impl Scheme for Logto {
         self.0.verify(request)
     }
 
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        self.0.precheck(request)
+    }
+
     fn envelope(&self) -> EnvelopeConfig {
         EnvelopeConfig::fields(
             vec![Source::BodyDigest],

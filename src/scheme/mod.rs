@@ -64,6 +64,11 @@
 //! }
 //! # let _ = Acme(HmacSecrets::new("acme", ["secret"]).unwrap());
 //! ```
+//!
+//! A scheme whose signature is in the headers should also implement
+//! [`Scheme::precheck`] (the header steps of `verify`, without the body),
+//! so that a request without a usable signature is refused before its body
+//! is read; every built-in scheme does, but Mailgun, which signs in the body.
 
 use std::fmt;
 use std::sync::Arc;
@@ -140,6 +145,39 @@ pub trait Scheme: Send + Sync + fmt::Debug + 'static {
     /// Checks the request's signature over its exact body bytes.
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError>;
 
+    /// Refuses, before a byte of the body is read, a request that
+    /// [`verify`](Self::verify) would refuse whatever the body: the
+    /// signature header missing or unparsable, the signed timestamp outside
+    /// the tolerance window.
+    ///
+    /// [`Verify`](crate::verify::Verify) calls it with the headers, the
+    /// target and an **empty** body, so a sender that trickles a body behind
+    /// a missing or stale signature is answered at once instead of holding
+    /// memory (and a slot of
+    /// [`max_inflight`](crate::verify::VerifyLayer::max_inflight)) while it
+    /// arrives. Two rules, or deliveries are lost: it must accept every
+    /// request `verify` accepts, and refuse only with the error `verify`
+    /// would give. The simplest way to keep both is to run the header steps
+    /// of `verify`, in the same order, and stop before the body. The
+    /// default accepts everything (right for a scheme whose signature is in
+    /// the body, such as [`Mailgun`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use hookwarden::scheme::{GitHub, Scheme, SignedRequest, VerifyError};
+    /// use http::HeaderMap;
+    ///
+    /// let scheme = GitHub::new(["It's a Secret to Everybody"]).unwrap();
+    /// let no_signature = HeaderMap::new();
+    /// let request = SignedRequest::new(&no_signature, b"", 0, Duration::from_secs(300));
+    /// assert_eq!(scheme.precheck(&request), Err(VerifyError::MissingSignature));
+    /// ```
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        let _ = request;
+        Ok(())
+    }
+
     /// Where this sender puts the envelope fields (id, type, version,
     /// timestamp), what dedupe keys on, what the body is and how a kept
     /// delivery is acknowledged; [`EnvelopeConfig::generic`] unless
@@ -168,6 +206,10 @@ macro_rules! forward_scheme {
 
             fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
                 (**self).verify(request)
+            }
+
+            fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+                (**self).precheck(request)
             }
 
             fn envelope(&self) -> EnvelopeConfig {
@@ -422,13 +464,24 @@ pub(crate) fn verify_v0(
     signature: &http::HeaderName,
     timestamp: &http::HeaderName,
 ) -> Result<u64, VerifyError> {
+    let (received, raw_ts, checked) = v0_headers(request, signature, timestamp)?;
+    secrets.check(&[b"v0:", raw_ts, b":", request.body()], &[received])?;
+    Ok(checked)
+}
+
+/// The header half of [`verify_v0`]: the received tag, the raw timestamp
+/// and the checked one (a scheme's [`Scheme::precheck`]).
+pub(crate) fn v0_headers<'a>(
+    request: &SignedRequest<'a>,
+    signature: &http::HeaderName,
+    timestamp: &http::HeaderName,
+) -> Result<(Mac, &'a [u8], u64), VerifyError> {
     let header = request.required_header(signature)?;
     let hex = header.strip_prefix(b"v0=").ok_or(VerifyError::MalformedSignature)?;
     let received = Mac::from_hex(hex)?;
     let raw_ts = request.header(timestamp)?.ok_or(VerifyError::MalformedSignature)?;
     let checked = request.check_timestamp(raw_ts)?;
-    secrets.check(&[b"v0:", raw_ts, b":", request.body()], &[received])?;
-    Ok(checked)
+    Ok((received, raw_ts, checked))
 }
 
 /// A signature header of `key=value` pairs, such as Stripe's

@@ -64,12 +64,13 @@ impl Scheme for Paddle {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&PADDLE_SIGNATURE)?;
-        // Paddle writes no spaces: none are taken off.
-        let parsed = KeyedTags::parse(header, b';', b"ts", b"h1", false)?;
-        let timestamp = request.check_timestamp(parsed.timestamp)?;
+        let (parsed, timestamp) = signature(request)?;
         self.secrets.check(&[parsed.timestamp, b":", request.body()], parsed.tags())?;
         Ok(Verified::new(NAME).with_timestamp(timestamp))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signature(request).map(drop)
     }
 
     /// Id: body `event_id` (signed), dedupe on it. Type: body `event_type`
@@ -84,6 +85,15 @@ impl Scheme for Paddle {
             vec![pointer("/occurred_at"), Source::SignedTimestamp],
         )
     }
+}
+
+/// The parsed `Paddle-Signature` header and its checked timestamp.
+fn signature<'a>(request: &SignedRequest<'a>) -> Result<(KeyedTags<'a>, u64), VerifyError> {
+    let header = request.required_header(&PADDLE_SIGNATURE)?;
+    // Paddle writes no spaces: none are taken off.
+    let parsed = KeyedTags::parse(header, b';', b"ts", b"h1", false)?;
+    let timestamp = request.check_timestamp(parsed.timestamp)?;
+    Ok((parsed, timestamp))
 }
 
 /// Paddle's `Paddle-Signature` header (`ts=…;h1=…`) for a secret key.

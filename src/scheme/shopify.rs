@@ -41,6 +41,10 @@ impl Scheme for Shopify {
         self.0.verify(request)
     }
 
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        self.0.precheck(request)
+    }
+
     fn envelope(&self) -> EnvelopeConfig {
         EnvelopeConfig::fields(
             vec![header("x-shopify-webhook-id"), header("x-shopify-event-id")],

@@ -8,7 +8,7 @@ use http::HeaderName;
 
 use super::conventions::{EnvelopeConfig, Source, pointer};
 use super::handshake::Handshake;
-use super::{Scheme, SignedRequest, Verified, VerifyError, contains, verify_v0};
+use super::{Scheme, SignedRequest, Verified, VerifyError, contains, v0_headers, verify_v0};
 use crate::error::ConfigError;
 use crate::mac::HmacSecrets;
 
@@ -49,6 +49,10 @@ impl Scheme for Slack {
         let timestamp =
             verify_v0(&self.secrets, request, &X_SLACK_SIGNATURE, &X_SLACK_REQUEST_TIMESTAMP)?;
         Ok(Verified::new(NAME).with_timestamp(timestamp))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        v0_headers(request, &X_SLACK_SIGNATURE, &X_SLACK_REQUEST_TIMESTAMP).map(drop)
     }
 
     fn envelope(&self) -> EnvelopeConfig {

@@ -89,16 +89,25 @@ impl Square {
     }
 }
 
+/// The tag in `x-square-hmacsha256-signature`.
+fn received(request: &SignedRequest<'_>) -> Result<Mac, VerifyError> {
+    Mac::from_base64(request.required_header(&SIGNATURE)?)
+}
+
 impl Scheme for Square {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let received = Mac::from_base64(request.required_header(&SIGNATURE)?)?;
+        let received = received(request)?;
         let message = [self.notification_url.as_bytes(), request.body()];
         self.secrets.check(&message, &[received])?;
         Ok(Verified::new(NAME))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        received(request).map(drop)
     }
 
     /// Id: body `event_id` (signed); type: body `type`; no version; no

@@ -138,65 +138,24 @@ impl Scheme for StandardWebhooks {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let ([id_name, ts_name, _], signatures) = match request.header(&WEBHOOK_HEADERS[2])? {
-            Some(signatures) => (&WEBHOOK_HEADERS, signatures),
-            None => (&SVIX_HEADERS, request.required_header(&SVIX_HEADERS[2])?),
-        };
-        let id = request.header(id_name)?.ok_or(VerifyError::MalformedSignature)?;
-        let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
-        if id.is_empty() {
-            return Err(VerifyError::MalformedSignature);
-        }
-        let raw_ts = request.header(ts_name)?.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = request.check_timestamp(raw_ts)?;
-
-        let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
-        let mut n_macs = 0;
-        #[cfg(feature = "ed25519")]
-        let mut ed_signatures = Vec::new();
-        for entry in split_bounded(signatures, b' ', MAX_SIGNATURES) {
-            let entry = entry?;
-            if entry.is_empty() {
-                continue; // tolerate doubled spaces
-            }
-            let comma =
-                entry.iter().position(|&b| b == b',').ok_or(VerifyError::MalformedSignature)?;
-            let (version, signature) = (&entry[..comma], &entry[comma + 1..]);
-            match version {
-                b"v1" => {
-                    macs[n_macs] = Mac::from_base64(signature)?;
-                    n_macs += 1;
-                }
-                #[cfg(feature = "ed25519")]
-                b"v1a" if ed_signatures.len() == MAX_V1A_SIGNATURES => {
-                    return Err(VerifyError::MalformedSignature);
-                }
-                #[cfg(feature = "ed25519")]
-                b"v1a" => ed_signatures.push(decode_ed25519(signature)?),
-                _ => {}
-            }
-        }
-
-        let message: [&[u8]; 5] = [id.as_bytes(), b".", raw_ts, b".", request.body()];
-        #[cfg_attr(not(feature = "ed25519"), allow(unused_mut))]
-        let mut candidates = n_macs;
+        let signed = signed_headers(request)?;
+        let message: [&[u8]; 5] = [signed.id.as_bytes(), b".", signed.raw_ts, b".", request.body()];
         let mut matched = false;
         if let Some(secrets) = &self.secrets {
-            matched |= secrets.verify(&message, &macs[..n_macs]);
+            matched |= secrets.verify(&message, signed.macs());
         }
         #[cfg(feature = "ed25519")]
         {
-            candidates += ed_signatures.len();
-            matched |= self.verify_ed25519(&message, &ed_signatures);
-        }
-        if candidates == 0 {
-            // Nothing we know how to check: no signature at all.
-            return Err(VerifyError::MalformedSignature);
+            matched |= self.verify_ed25519(&message, &signed.ed_signatures);
         }
         if !matched {
             return Err(VerifyError::InvalidSignature);
         }
-        Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
+        Ok(Verified::new(NAME).with_timestamp(signed.timestamp).with_signed_id(signed.id))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signed_headers(request).map(drop)
     }
 
     fn envelope(&self) -> EnvelopeConfig {
@@ -207,6 +166,83 @@ impl Scheme for StandardWebhooks {
             vec![Source::SignedTimestamp],
         )
     }
+}
+
+/// What the headers say: the id, the raw and the checked timestamp, and
+/// the signatures (at least one of a version this build checks).
+struct Signed<'a> {
+    id: &'a str,
+    raw_ts: &'a [u8],
+    timestamp: u64,
+    macs: [Mac; MAX_SIGNATURES],
+    n_macs: usize,
+    #[cfg(feature = "ed25519")]
+    ed_signatures: Vec<ed25519_dalek::Signature>,
+}
+
+impl Signed<'_> {
+    fn macs(&self) -> &[Mac] {
+        &self.macs[..self.n_macs]
+    }
+}
+
+fn signed_headers<'a>(request: &SignedRequest<'a>) -> Result<Signed<'a>, VerifyError> {
+    let ([id_name, ts_name, _], signatures) = match request.header(&WEBHOOK_HEADERS[2])? {
+        Some(signatures) => (&WEBHOOK_HEADERS, signatures),
+        None => (&SVIX_HEADERS, request.required_header(&SVIX_HEADERS[2])?),
+    };
+    let id = request.header(id_name)?.ok_or(VerifyError::MalformedSignature)?;
+    let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
+    if id.is_empty() {
+        return Err(VerifyError::MalformedSignature);
+    }
+    let raw_ts = request.header(ts_name)?.ok_or(VerifyError::MalformedSignature)?;
+    let timestamp = request.check_timestamp(raw_ts)?;
+
+    let mut macs = [Mac::from_bytes([0; 32]); MAX_SIGNATURES];
+    let mut n_macs = 0;
+    #[cfg(feature = "ed25519")]
+    let mut ed_signatures = Vec::new();
+    for entry in split_bounded(signatures, b' ', MAX_SIGNATURES) {
+        let entry = entry?;
+        if entry.is_empty() {
+            continue; // tolerate doubled spaces
+        }
+        let comma = entry.iter().position(|&b| b == b',').ok_or(VerifyError::MalformedSignature)?;
+        let (version, signature) = (&entry[..comma], &entry[comma + 1..]);
+        match version {
+            b"v1" => {
+                macs[n_macs] = Mac::from_base64(signature)?;
+                n_macs += 1;
+            }
+            #[cfg(feature = "ed25519")]
+            b"v1a" if ed_signatures.len() == MAX_V1A_SIGNATURES => {
+                return Err(VerifyError::MalformedSignature);
+            }
+            #[cfg(feature = "ed25519")]
+            b"v1a" => ed_signatures.push(decode_ed25519(signature)?),
+            _ => {}
+        }
+    }
+    #[cfg_attr(not(feature = "ed25519"), allow(unused_mut))]
+    let mut candidates = n_macs;
+    #[cfg(feature = "ed25519")]
+    {
+        candidates += ed_signatures.len();
+    }
+    if candidates == 0 {
+        // Nothing we know how to check: no signature at all.
+        return Err(VerifyError::MalformedSignature);
+    }
+    Ok(Signed {
+        id,
+        raw_ts,
+        timestamp,
+        macs,
+        n_macs,
+        #[cfg(feature = "ed25519")]
+        ed_signatures,
+    })
 }
 
 #[cfg(feature = "ed25519")]

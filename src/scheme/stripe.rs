@@ -47,11 +47,13 @@ impl Scheme for Stripe {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&STRIPE_SIGNATURE)?;
-        let parsed = KeyedTags::parse(header, b',', b"t", b"v1", true)?;
-        let timestamp = request.check_timestamp(parsed.timestamp)?;
+        let (parsed, timestamp) = signature(request)?;
         self.secrets.check(&[parsed.timestamp, b".", request.body()], parsed.tags())?;
         Ok(Verified::new(NAME).with_timestamp(timestamp))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signature(request).map(drop)
     }
 
     fn envelope(&self) -> EnvelopeConfig {
@@ -62,6 +64,14 @@ impl Scheme for Stripe {
             vec![pointer("/created"), Source::SignedTimestamp],
         )
     }
+}
+
+/// The parsed `Stripe-Signature` header and its checked timestamp.
+fn signature<'a>(request: &SignedRequest<'a>) -> Result<(KeyedTags<'a>, u64), VerifyError> {
+    let header = request.required_header(&STRIPE_SIGNATURE)?;
+    let parsed = KeyedTags::parse(header, b',', b"t", b"v1", true)?;
+    let timestamp = request.check_timestamp(parsed.timestamp)?;
+    Ok((parsed, timestamp))
 }
 
 /// Stripe's `Stripe-Signature` header (`t=…,v1=…`) for an endpoint secret.

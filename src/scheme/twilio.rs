@@ -161,15 +161,10 @@ impl Scheme for Twilio {
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let received = Mac::<20>::from_base64(request.required_header(&SIGNATURE)?)?;
-        // Without the request's target there is no URL to check against:
-        // refused, never skipped.
-        let uri = request.uri().ok_or(VerifyError::InvalidSignature)?;
-        let target = uri.path_and_query().map_or("/", |target| target.as_str());
-        if let Some(digest) = body_digest_parameter(uri.query().unwrap_or_default())? {
+        let (received, target, body_digest) = signed_target(request)?;
+        if let Some(expected) = body_digest {
             // A JSON body: the URL alone is signed, and the body must be
             // the one whose digest it carries.
-            let expected = Mac::<32>::from_hex(digest.as_bytes())?;
             let actual = Mac::<32>::from_bytes(Sha256::digest(request.body()).into());
             let signed = self.matches(target.as_bytes(), &[], received);
             let same_body: bool = expected.ct_eq(&actual).into();
@@ -192,6 +187,12 @@ impl Scheme for Twilio {
         } else {
             Err(VerifyError::InvalidSignature)
         }
+    }
+
+    /// The signature header, the target and its `bodySHA256`: the body is
+    /// not read.
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signed_target(request).map(drop)
     }
 
     /// For form bodies: id from the `I-Twilio-Idempotency-Token` header
@@ -223,6 +224,23 @@ impl Scheme for Twilio {
 
 /// The `bodySHA256` query parameter, if there is one; given twice with
 /// different values it is malformed.
+/// The received tag, the request's target (path and query) and, for a
+/// JSON body, the `bodySHA256` the URL carries.
+fn signed_target<'a>(
+    request: &SignedRequest<'a>,
+) -> Result<(Mac<20>, &'a str, Option<Mac<32>>), VerifyError> {
+    let received = Mac::<20>::from_base64(request.required_header(&SIGNATURE)?)?;
+    // Without the request's target there is no URL to check against:
+    // refused, never skipped.
+    let uri = request.uri().ok_or(VerifyError::InvalidSignature)?;
+    let target = uri.path_and_query().map_or("/", |target| target.as_str());
+    let body_digest = match body_digest_parameter(uri.query().unwrap_or_default())? {
+        Some(digest) => Some(Mac::<32>::from_hex(digest.as_bytes())?),
+        None => None,
+    };
+    Ok((received, target, body_digest))
+}
+
 fn body_digest_parameter(query: &str) -> Result<Option<&str>, VerifyError> {
     let mut found = None;
     for pair in query.split('&') {

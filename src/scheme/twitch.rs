@@ -99,31 +99,49 @@ impl Twitch {
     }
 }
 
+/// What the headers say: the tag, the message id, the raw timestamp and
+/// the checked one.
+struct Signed<'a> {
+    received: Mac,
+    id: &'a str,
+    raw_ts: &'a [u8],
+    timestamp: u64,
+}
+
+fn signed_headers<'a>(request: &SignedRequest<'a>) -> Result<Signed<'a>, VerifyError> {
+    let header = request.required_header(&SIGNATURE)?;
+    let hex = header.strip_prefix(b"sha256=").ok_or(VerifyError::MalformedSignature)?;
+    let received = Mac::from_hex(hex)?;
+    let id = request.header(&MESSAGE_ID)?.ok_or(VerifyError::MalformedSignature)?;
+    let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
+    if id.is_empty() {
+        return Err(VerifyError::MalformedSignature);
+    }
+    let raw_ts = request.header(&TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
+    let timestamp = rfc3339_unix_seconds(raw_ts).ok_or(VerifyError::MalformedSignature)?;
+    let now = request.now();
+    let tolerance = request.tolerance().as_secs();
+    let too_old = now.saturating_sub(timestamp) > tolerance.min(MAX_AGE);
+    let too_new = timestamp.saturating_sub(now) > tolerance;
+    if too_old || too_new {
+        return Err(VerifyError::TimestampOutOfTolerance);
+    }
+    Ok(Signed { received, id, raw_ts, timestamp })
+}
+
 impl Scheme for Twitch {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError> {
-        let header = request.required_header(&SIGNATURE)?;
-        let hex = header.strip_prefix(b"sha256=").ok_or(VerifyError::MalformedSignature)?;
-        let received = Mac::from_hex(hex)?;
-        let id = request.header(&MESSAGE_ID)?.ok_or(VerifyError::MalformedSignature)?;
-        let id = std::str::from_utf8(id).map_err(|_| VerifyError::MalformedSignature)?;
-        if id.is_empty() {
-            return Err(VerifyError::MalformedSignature);
-        }
-        let raw_ts = request.header(&TIMESTAMP)?.ok_or(VerifyError::MalformedSignature)?;
-        let timestamp = rfc3339_unix_seconds(raw_ts).ok_or(VerifyError::MalformedSignature)?;
-        let now = request.now();
-        let tolerance = request.tolerance().as_secs();
-        let too_old = now.saturating_sub(timestamp) > tolerance.min(MAX_AGE);
-        let too_new = timestamp.saturating_sub(now) > tolerance;
-        if too_old || too_new {
-            return Err(VerifyError::TimestampOutOfTolerance);
-        }
+        let Signed { received, id, raw_ts, timestamp } = signed_headers(request)?;
         self.secrets.check(&[id.as_bytes(), raw_ts, request.body()], &[received])?;
         Ok(Verified::new(NAME).with_timestamp(timestamp).with_signed_id(id))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        signed_headers(request).map(drop)
     }
 
     /// Id: the signed message id, dedupe on it. Type and version: the

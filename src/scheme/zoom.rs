@@ -17,7 +17,7 @@ use http::HeaderName;
 
 use super::conventions::{DedupeKey, EnvelopeConfig, Source, header, pointer};
 use super::handshake::Handshake;
-use super::{Scheme, SignedRequest, Verified, VerifyError, contains, verify_v0};
+use super::{Scheme, SignedRequest, Verified, VerifyError, contains, v0_headers, verify_v0};
 use crate::error::ConfigError;
 use crate::mac::HmacSecrets;
 
@@ -89,6 +89,10 @@ impl Scheme for Zoom {
         let timestamp =
             verify_v0(&self.secrets, request, &X_ZM_SIGNATURE, &X_ZM_REQUEST_TIMESTAMP)?;
         Ok(Verified::new(NAME).with_timestamp(timestamp))
+    }
+
+    fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
+        v0_headers(request, &X_ZM_SIGNATURE, &X_ZM_REQUEST_TIMESTAMP).map(drop)
     }
 
     /// Id: the `x-zm-trackingid` header (unsigned), else the body digest;

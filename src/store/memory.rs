@@ -3,11 +3,12 @@
 use std::fmt;
 use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
 use crate::future::BoxFuture;
+use crate::lock::{Mutex, MutexGuard};
 
 const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 const DEFAULT_SHARDS: usize = 64;
@@ -219,9 +220,13 @@ impl MemoryStore {
         let key = self.key(key);
         let tag = tag(token);
         let shared = &*self.shared;
+        let mut shard = shared.shard(key);
+        // The clock is read under the lock, so that the order of claims is
+        // the order of their times: read before, a claim that waited for
+        // the lock would judge an entry written since by an earlier time,
+        // and see a claim that already ran out as still held.
         let now = shared.now_ms();
         let until = now.saturating_add(millis(lease));
-        let mut shard = shared.shard(key);
         if now >= shard.next_sweep {
             shard.table.retain(|slot| slot.until > now);
             shard.next_sweep = now + SWEEP_EVERY_MS;
@@ -252,8 +257,8 @@ impl MemoryStore {
     pub(crate) fn complete_now(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
         let key = self.key(key);
         let shared = &*self.shared;
-        let now = shared.now_ms();
         let mut shard = shared.shard(key);
+        let now = shared.now_ms();
         let Some(i) = shard.table.find(key) else { return false };
         let slot = shard.table.slot_mut(i);
         if !holds(slot, token, now) {
@@ -270,8 +275,8 @@ impl MemoryStore {
     pub(crate) fn release_now(&self, key: &str, token: &ClaimToken) -> bool {
         let key = self.key(key);
         let shared = &*self.shared;
-        let now = shared.now_ms();
         let mut shard = shared.shard(key);
+        let now = shared.now_ms();
         let Some(i) = shard.table.find(key) else { return false };
         let held = holds(shard.table.slot_mut(i), token, now);
         if held {

@@ -7,23 +7,63 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Request, Response};
+use http_body::Body;
 use pin_project_lite::pin_project;
+use tokio::sync::OwnedSemaphorePermit;
 use tower_service::Service;
 
-use super::layer::Config;
+use super::body;
+use super::layer::{Config, Schemes};
 use crate::Rejection;
 use crate::scheme::{Handshake, Scheme, SignedRequest, Verified};
 use crate::telemetry;
 
-/// What verification needs once the body is in: the body, the scheme, and
-/// the tenant when each tenant has its own scheme.
+/// What verification needs once the body is in: the request, the scheme,
+/// the tenant when each tenant has its own scheme, and the slot the body
+/// was read in.
 pub(super) struct Collected {
-    pub(super) body: Bytes,
-    pub(super) scheme: Arc<dyn Scheme>,
-    pub(super) tenant: Option<Box<str>>,
+    parts: Parts,
+    body: Bytes,
+    scheme: Arc<dyn Scheme>,
+    tenant: Option<Box<str>>,
+    /// Held until the signature is checked, then given back.
+    slot: OwnedSemaphorePermit,
 }
 
 pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejection>> + Send>>;
+
+/// Everything before the signature is checked, cheapest first: the
+/// tenant's scheme, the scheme's [`precheck`](Scheme::precheck) of the
+/// headers, a slot among the [`max_inflight`](super::VerifyLayer::max_inflight)
+/// body reads, and only then the body.
+pub(super) async fn collect<B>(
+    parts: Parts,
+    body: B,
+    config: Arc<Config>,
+) -> Result<Collected, Rejection>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (scheme, tenant) = match &config.scheme {
+        Schemes::One(scheme) => (scheme.clone(), None),
+        Schemes::Tenants(tenants) => {
+            let (scheme, tenant) = tenants.resolve(&parts).await?;
+            (scheme, Some(tenant))
+        }
+    };
+    let headers_only =
+        SignedRequest::new(&parts.headers, &[], config.clock.unix_now(), config.tolerance)
+            .with_uri(&parts.uri);
+    scheme.precheck(&headers_only)?;
+    let slot = config
+        .inflight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Rejection::Overloaded { retry_after: config.retry_after })?;
+    let body = body::collect(body, config.max_body, config.body_timeout).await?;
+    Ok(Collected { parts, body, scheme, tenant, slot })
+}
 
 pin_project! {
     /// Response future of [`Verify`](super::Verify).
@@ -45,7 +85,6 @@ pin_project! {
         // Reading the body; then verify and call `inner`.
         Collecting {
             collect: Collect,
-            parts: Option<Parts>,
             inner: Option<S>,
             config: Arc<Config>,
         },
@@ -69,15 +108,8 @@ where
         Self { state: State::Rejected { rejection: Some(rejection) } }
     }
 
-    pub(super) fn collecting(
-        collect: Collect,
-        parts: Parts,
-        inner: S,
-        config: Arc<Config>,
-    ) -> Self {
-        Self {
-            state: State::Collecting { collect, parts: Some(parts), inner: Some(inner), config },
-        }
+    pub(super) fn collecting(collect: Collect, inner: S, config: Arc<Config>) -> Self {
+        Self { state: State::Collecting { collect, inner: Some(inner), config } }
     }
 }
 
@@ -93,20 +125,25 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Collecting { collect, parts, inner, config } => {
-                    let collected = ready!(collect.as_mut().poll(cx));
-                    let mut parts = parts.take().expect("polled after completion");
+                StateProj::Collecting { collect, inner, config } => {
+                    let collected = match ready!(collect.as_mut().poll(cx)) {
+                        Ok(collected) => collected,
+                        Err(rejection) => return Poll::Ready(Ok(reject(rejection))),
+                    };
                     let mut inner = inner.take().expect("polled after completion");
-                    let body = match collected.and_then(|c| verify(config, c, &parts)) {
-                        Ok(Verdict::Pass(verified, body)) => {
-                            parts.extensions.insert(verified);
-                            body
+                    let Collected { mut parts, body, scheme, tenant, slot } = collected;
+                    let verdict = verify(config, &parts, &body, &*scheme, tenant);
+                    // The signature is checked: the next body may be read.
+                    drop(slot);
+                    match verdict {
+                        Ok(Verdict::Pass(verified)) => {
+                            parts.extensions.insert(verified.with_body(body.clone()));
                         }
                         Ok(Verdict::Handshake(handshake)) => {
                             return Poll::Ready(Ok(handshake.into_response()));
                         }
                         Err(rejection) => return Poll::Ready(Ok(reject(rejection))),
-                    };
+                    }
                     let future = inner.call(Request::from_parts(parts, B::from(body)));
                     this.state.set(State::Calling { future });
                 }
@@ -123,16 +160,21 @@ where
 /// What an authentic request gets.
 enum Verdict {
     /// An event: on to the inner service.
-    Pass(Verified, Bytes),
+    Pass(Verified),
     /// A handshake: answered here.
     Handshake(Handshake),
 }
 
-fn verify(config: &Config, collected: Collected, parts: &Parts) -> Result<Verdict, Rejection> {
-    let Collected { body, scheme, tenant } = collected;
+fn verify(
+    config: &Config,
+    parts: &Parts,
+    body: &Bytes,
+    scheme: &dyn Scheme,
+    tenant: Option<Box<str>>,
+) -> Result<Verdict, Rejection> {
     let now = config.clock.unix_now();
     let request =
-        SignedRequest::new(&parts.headers, &body, now, config.tolerance).with_uri(&parts.uri);
+        SignedRequest::new(&parts.headers, body, now, config.tolerance).with_uri(&parts.uri);
     let verified = scheme.verify(&request)?;
     tracing::trace!(
         target: "hookwarden::verify",
@@ -153,7 +195,7 @@ fn verify(config: &Config, collected: Collected, parts: &Parts) -> Result<Verdic
         Some(tenant) => verified.with_tenant(tenant),
         None => verified,
     };
-    Ok(Verdict::Pass(verified.with_body(body.clone()), body))
+    Ok(Verdict::Pass(verified))
 }
 
 fn reject<ResBody: From<Bytes>>(rejection: Rejection) -> Response<ResBody> {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use tokio::sync::Semaphore;
 use tower_layer::Layer;
 
 use super::Verify;
@@ -18,6 +19,11 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default tolerance for signed timestamps, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+/// The default number of bodies read at once: with the default body limit,
+/// at most 64 MiB buffered by requests not yet verified.
+pub const DEFAULT_MAX_INFLIGHT: usize = 64;
+/// The default `Retry-After` of a 503 `overloaded`.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Who verifies: one scheme, or each tenant's.
 #[derive(Clone)]
@@ -33,6 +39,10 @@ pub(crate) struct Config {
     pub(crate) body_timeout: Duration,
     pub(crate) tolerance: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// One permit per body being read, shared by every clone.
+    pub(crate) inflight: Arc<Semaphore>,
+    pub(crate) max_inflight: usize,
+    pub(crate) retry_after: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -48,12 +58,15 @@ impl fmt::Debug for Config {
             .field("max_body", &self.max_body)
             .field("body_timeout", &self.body_timeout)
             .field("tolerance", &self.tolerance)
+            .field("max_inflight", &self.max_inflight)
+            .field("retry_after", &self.retry_after)
             .finish_non_exhaustive()
     }
 }
 
 /// Applies [`Verify`] to a service: reads the body (bounded in size and
-/// time) and lets only requests with a valid signature through.
+/// time, and in how many are read at once) and lets only requests with a
+/// valid signature through.
 ///
 /// `B` is the body type the inner service receives, built from the exact
 /// received bytes; the default, `Full<Bytes>`, is accepted by every axum
@@ -65,7 +78,7 @@ pub struct VerifyLayer<B = Full<Bytes>> {
 
 impl VerifyLayer {
     /// Verifies with `scheme`; 1 MiB body limit, 10 s body deadline, 300 s
-    /// timestamp tolerance, the system clock.
+    /// timestamp tolerance, 64 bodies read at once, the system clock.
     pub fn new(scheme: impl Scheme) -> Self {
         Self::from_shared(Arc::new(scheme))
     }
@@ -89,6 +102,9 @@ impl VerifyLayer {
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 tolerance: DEFAULT_TOLERANCE,
                 clock: Arc::new(SystemClock),
+                inflight: Arc::new(Semaphore::new(DEFAULT_MAX_INFLIGHT)),
+                max_inflight: DEFAULT_MAX_INFLIGHT,
+                retry_after: DEFAULT_RETRY_AFTER,
             }),
             _body: PhantomData,
         }
@@ -123,6 +139,44 @@ impl<B> VerifyLayer<B> {
     /// future (whole seconds count).
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.config_mut().tolerance = tolerance;
+        self
+    }
+
+    /// How many bodies may be read at once (default
+    /// [`DEFAULT_MAX_INFLIGHT`], at least 1), across every clone of this
+    /// layer and of the services it makes: memory held by requests not yet
+    /// verified stays below `max_inflight` × [`max_body`](Self::max_body).
+    ///
+    /// A request takes a slot once its headers pass the scheme's
+    /// [`precheck`](crate::scheme::Scheme::precheck) (so one without a
+    /// signature, or with a stale timestamp, never takes one), and gives it
+    /// back as soon as its signature is checked. Past the cap it is answered
+    /// at once, without reading its body: 503 `overloaded` with
+    /// `Retry-After` (see [`retry_after`](Self::retry_after)), never queued.
+    ///
+    /// ```
+    /// use hookwarden::scheme::GitHub;
+    /// use hookwarden::verify::VerifyLayer;
+    ///
+    /// // At most 16 × 256 KiB of unverified bodies in memory.
+    /// let verify = VerifyLayer::new(GitHub::new(["It's a Secret to Everybody"]).unwrap())
+    ///     .max_body(256 * 1024)
+    ///     .max_inflight(16);
+    /// # let _ = verify;
+    /// ```
+    pub fn max_inflight(mut self, bodies: usize) -> Self {
+        let bodies = bodies.clamp(1, Semaphore::MAX_PERMITS);
+        let config = self.config_mut();
+        config.max_inflight = bodies;
+        config.inflight = Arc::new(Semaphore::new(bodies));
+        self
+    }
+
+    /// The `Retry-After` of a 503 `overloaded`, sent past
+    /// [`max_inflight`](Self::max_inflight) (default 5 s; whole seconds, at
+    /// least 1).
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        self.config_mut().retry_after = retry_after;
         self
     }
 

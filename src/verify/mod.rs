@@ -15,6 +15,22 @@
 //! | signature or timestamp unparsable | 401 | `malformed_signature` |
 //! | no signature matches any active secret | 401 | `invalid_signature` |
 //! | timestamp outside the tolerance window | 401 | `timestamp_out_of_tolerance` |
+//! | more than [`max_inflight`](VerifyLayer::max_inflight) bodies being read | 503 | `overloaded` + `Retry-After` |
+//!
+//! # Bounded buffering
+//!
+//! A sender that sends its headers and then trickles the body should not
+//! hold memory for free. Before a byte of the body is read, the scheme's
+//! [`precheck`](crate::scheme::Scheme::precheck) looks at the headers
+//! alone: a missing or unparsable signature header, or a signed timestamp
+//! outside the window, is answered at once (with the code the full check
+//! would give). A request that passes takes one of
+//! [`max_inflight`](VerifyLayer::max_inflight) slots (default 64) for as
+//! long as its body is read and its signature checked; with none free it
+//! is answered 503 `overloaded` at once. So unverified bodies never hold
+//! more than `max_inflight` × [`max_body`](VerifyLayer::max_body) bytes,
+//! and the [body deadline](VerifyLayer::body_timeout) bounds how long a
+//! slow sender keeps a slot.
 //!
 //! The inner service keeps its error type: rejections are responses, so the
 //! layer fits `axum::Router::layer` and `route_layer` as is.
@@ -43,6 +59,8 @@
 //! * The body deadline uses tokio's timer: run inside a tokio runtime.
 //! * The whole body is held in memory (up to the limit) while it is
 //!   verified; keep the limit near the largest delivery you expect.
+//! * A scheme whose signature is in the body (Mailgun) has nothing to
+//!   check before it: its requests are bounded by the slots alone.
 
 mod body;
 mod future;
@@ -51,6 +69,9 @@ mod service;
 mod tenants;
 
 pub use future::ResponseFuture;
-pub use layer::{DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_TOLERANCE, VerifyLayer};
+pub use layer::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY, DEFAULT_MAX_INFLIGHT, DEFAULT_RETRY_AFTER,
+    DEFAULT_TOLERANCE, VerifyLayer,
+};
 pub use service::Verify;
 pub use tenants::{LookupError, MAX_TENANT_LEN, TenantKey, Tenants};

@@ -10,8 +10,8 @@ use http_body_util::Full;
 use tower_service::Service;
 
 use super::body;
-use super::future::{Collect, Collected, ResponseFuture};
-use super::layer::{Config, Schemes};
+use super::future::{Collect, ResponseFuture, collect};
+use super::layer::Config;
 use crate::Rejection;
 
 /// A service that lets only requests with a valid signature through to
@@ -75,24 +75,7 @@ where
         // Call the service that was polled ready; keep a fresh clone.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let collect = body::collect(body, self.config.max_body, self.config.body_timeout);
-        let collect: Collect = match &self.config.scheme {
-            Schemes::One(scheme) => {
-                let scheme = scheme.clone();
-                Box::pin(
-                    async move { Ok(Collected { body: collect.await?, scheme, tenant: None }) },
-                )
-            }
-            // The tenant's scheme first: an unknown tenant is refused
-            // before its body is read.
-            Schemes::Tenants(tenants) => {
-                let resolve = tenants.resolve(&parts);
-                Box::pin(async move {
-                    let (scheme, tenant) = resolve.await?;
-                    Ok(Collected { body: collect.await?, scheme, tenant: Some(tenant) })
-                })
-            }
-        };
-        ResponseFuture::collecting(collect, parts, inner, self.config.clone())
+        let collect: Collect = Box::pin(collect(parts, body, self.config.clone()));
+        ResponseFuture::collecting(collect, inner, self.config.clone())
     }
 }

@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hookwarden::event::Delivery;
-use hookwarden::inbox::{Accept, Inbox, PostgresInbox};
+use hookwarden::inbox::{Accept, Inbox, PostgresInbox, State};
 use tokio::task::JoinSet;
 
-use crate::suite::Make;
+use crate::suite::{Make, failed, handled};
 
 const URL_VAR: &str = "HOOKWARDEN_TEST_POSTGRES_URL";
 const LONG: Duration = Duration::from_secs(3600);
@@ -94,7 +94,10 @@ async fn two_replicas_lease_each_delivery_exactly_once() {
                 }
                 for one in leased {
                     assert_eq!(one.attempt, 1);
-                    assert!(replica.complete(&one.lease).await.unwrap(), "a fresh lease holds");
+                    assert!(
+                        replica.complete(&one.lease, &handled(&one)).await.unwrap(),
+                        "a fresh lease holds"
+                    );
                     got.push(one.delivery.id().to_owned());
                 }
             }
@@ -166,6 +169,53 @@ async fn a_stall_behind_a_share_lock_never_leaves_a_duplicate_without_a_delivery
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_behind_an_exclusive_lock_never_leaves_a_duplicate_without_a_delivery() {
     stall_behind_a_table_lock("ACCESS EXCLUSIVE").await;
+}
+
+/// A table made before the delivery records (without `scheme` and
+/// `attempt_log`) gets them from `migrate`, its rows kept, and the inbox
+/// logs attempts on it from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_adds_the_record_columns_to_an_older_table() {
+    let Some(url) = url() else { return };
+    let table = unique("hw_older");
+    let build = || {
+        PostgresInbox::builder(url.clone())
+            .table(table.clone())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let earlier = build();
+    earlier.migrate().await.unwrap();
+    let kept = delivery("evt_older").with_scheme("github");
+    assert_eq!(earlier.accept(&kept).await.unwrap(), Accept::Accepted);
+    drop(earlier);
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // The table as the version before the records left it.
+    admin
+        .batch_execute(&format!("ALTER TABLE {table} DROP COLUMN scheme, DROP COLUMN attempt_log"))
+        .await
+        .unwrap();
+
+    let inbox = build();
+    inbox.migrate().await.expect("migrate an older table");
+    inbox.migrate().await.expect("and again: idempotent");
+    let record = inbox.get("evt_older").await.unwrap().expect("the row is kept");
+    assert_eq!((record.state, record.delivery.scheme()), (State::Pending, None));
+    assert!(record.attempt_log.is_empty());
+    let leased = inbox.lease(1, LONG).await.unwrap().pop().expect("due");
+    let error = failed(&leased, "503 from downstream");
+    assert!(inbox.retry(&leased.lease, Duration::ZERO, &error).await.unwrap());
+    let record = inbox.get("evt_older").await.unwrap().unwrap();
+    assert_eq!(record.attempt_log, [error]);
+    let fresh = delivery("evt_fresh").with_scheme("stripe");
+    assert_eq!(inbox.accept(&fresh).await.unwrap(), Accept::Accepted);
+    let record = inbox.get("evt_fresh").await.unwrap().unwrap();
+    assert_eq!(record.delivery.scheme(), Some("stripe"));
+
+    drop(inbox);
+    admin.batch_execute(&format!("DROP TABLE IF EXISTS {table}")).await.unwrap();
 }
 
 /// Replicas starting at once migrate a new table at once: each succeeds.

@@ -14,7 +14,7 @@ use hookwarden::inbox::{Accept, Cursor, Inbox, RedisInbox, State};
 use tokio::task::JoinSet;
 
 use crate::private_redis::PrivateRedis;
-use crate::suite::Make;
+use crate::suite::{Make, handled};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -155,7 +155,7 @@ async fn done_deliveries_are_listed_and_found_without_their_bodies() {
         inbox.accept(&delivery(&format!("done-{i}"))).await.unwrap();
     }
     for leased in inbox.lease(5, LONG).await.unwrap() {
-        assert!(inbox.complete(&leased.lease).await.unwrap());
+        assert!(inbox.complete(&leased.lease, &handled(&leased)).await.unwrap());
     }
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -177,6 +177,44 @@ async fn done_deliveries_are_listed_and_found_without_their_bodies() {
     assert_eq!(inbox.purge().await.unwrap(), 0);
     assert_eq!(inbox.stats().await.unwrap().done, 5);
     assert!(inbox.list(State::Done, 2, Some(&Cursor::new("nonsense"))).await.is_err());
+}
+
+/// A delivery kept by an earlier version (its hash without the `scheme`
+/// and `log` fields) reads back without a scheme and with an empty log,
+/// and its attempts are logged from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_kept_by_an_earlier_version_reads_back_and_is_logged() {
+    let Some(url) = url() else { return };
+    let namespace = unique("older");
+    let inbox = RedisInbox::builder(url.clone()).namespace(&namespace).connect().await.unwrap();
+    let kept = delivery("evt_older").with_scheme("github");
+    assert_eq!(inbox.accept(&kept).await.unwrap(), Accept::Accepted);
+
+    let client = ::redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let hashes: Vec<String> = ::redis::cmd("KEYS")
+        .arg(format!("hookwarden:{{{namespace}}}:d:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(hashes.len(), 1, "{hashes:?}");
+    let removed: i64 = ::redis::cmd("HDEL")
+        .arg(&hashes[0])
+        .arg("scheme")
+        .arg("log")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1, "the scheme was kept, and no log before an attempt");
+
+    let record = inbox.get("evt_older").await.unwrap().expect("kept");
+    assert_eq!((record.state, record.delivery.scheme()), (State::Pending, None));
+    assert!(record.attempt_log.is_empty());
+    let leased = inbox.lease(1, LONG).await.unwrap().pop().expect("due");
+    let done = handled(&leased);
+    assert!(inbox.complete(&leased.lease, &done).await.unwrap());
+    let record = inbox.get("evt_older").await.unwrap().expect("remembered");
+    assert_eq!(record.attempt_log, [done]);
 }
 
 /// Neither the inbox nor its builder shows the URL (it may hold a password).

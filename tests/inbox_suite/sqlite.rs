@@ -10,13 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use hookwarden::event::Delivery;
 use hookwarden::inbox::{
-    Accept, BoxFuture, Cursor, Inbox, InboxError, InboxStats, Lease, Leased, Page, Record, Replay,
-    SqliteInbox, State,
+    Accept, AttemptOutcome, AttemptRecord, BoxFuture, Cursor, Inbox, InboxError, InboxStats, Lease,
+    Leased, Page, Record, Replay, SqliteInbox, State,
 };
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::suite::Make;
+use crate::suite::{Make, failed, handled};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -94,29 +94,37 @@ impl Inbox for Owned {
         self.inbox.renew(lease, lease_for)
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        self.inbox.complete(lease)
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.complete(lease, attempt)
     }
 
     fn retry<'a>(
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        self.inbox.retry(lease, delay, error)
+        self.inbox.retry(lease, delay, attempt)
     }
 
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        self.inbox.dead_letter(lease, error)
+        self.inbox.dead_letter(lease, attempt)
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        self.inbox.abandon(lease)
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        self.inbox.abandon(lease, attempt)
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
@@ -171,8 +179,10 @@ async fn reopening_the_file_carries_on_where_it_left_off() {
     let held = inbox.lease(3, lease_for).await.unwrap();
     let ids: Vec<&str> = held.iter().map(|l| l.delivery.id()).collect();
     assert_eq!(ids, [leased.id(), retrying.id(), dead.id()], "oldest first");
-    assert!(inbox.retry(&held[1].lease, LONG, "503 from downstream").await.unwrap());
-    assert!(inbox.dead_letter(&held[2].lease, "payload does not fit").await.unwrap());
+    let (retried, dead_lettered) =
+        (failed(&held[1], "503 from downstream"), failed(&held[2], "payload does not fit"));
+    assert!(inbox.retry(&held[1].lease, LONG, &retried).await.unwrap());
+    assert!(inbox.dead_letter(&held[2].lease, &dead_lettered).await.unwrap());
     drop(inbox);
 
     let inbox = SqliteInbox::builder(file.path()).capacity(3).open().expect("reopen");
@@ -193,17 +203,22 @@ async fn reopening_the_file_carries_on_where_it_left_off() {
     assert_eq!(again.len(), 1, "the lease that ran out, not the retry");
     assert_eq!(again[0].delivery.id(), leased.id());
     assert_eq!(again[0].attempt, 2);
-    assert!(!inbox.complete(&held[0].lease).await.unwrap(), "the old lease is over");
+    assert!(
+        !inbox.complete(&held[0].lease, &handled(&held[0])).await.unwrap(),
+        "the old lease is over"
+    );
 
     let letters = inbox.list(State::Dead, 10, None).await.unwrap().records;
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].delivery.id(), dead.id());
     assert_eq!(letters[0].last_error.as_deref(), Some("payload does not fit"));
+    assert_eq!(letters[0].attempt_log, [dead_lettered], "the attempt log is kept");
     let retry = inbox.get(retrying.id()).await.unwrap().unwrap();
     assert_eq!((retry.state, retry.attempts), (State::Retrying, 1));
     assert_eq!(retry.last_error.as_deref(), Some("503 from downstream"));
+    assert_eq!(retry.attempt_log, [retried]);
 
-    assert!(inbox.complete(&first[0].lease).await.unwrap());
+    assert!(inbox.complete(&first[0].lease, &handled(&first[0])).await.unwrap());
     assert_eq!(inbox.accept(&delivery("evt_new")).await.unwrap(), Accept::Accepted);
 }
 
@@ -246,12 +261,142 @@ async fn the_file_is_in_wal_mode_and_versioned() {
     let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     SqliteInbox::open(file.path()).expect("reopening is idempotent");
     conn.pragma_update(None, "user_version", 99).unwrap();
     let error = SqliteInbox::open(file.path()).expect_err("a newer schema");
     assert!(error.to_string().contains("newer"), "{error}");
+}
+
+/// The schema of version 2, as that version created it.
+const SCHEMA_V2: &str = "
+CREATE TABLE hookwarden_delivery (
+    seq         INTEGER PRIMARY KEY,
+    dedupe_key  TEXT    NOT NULL UNIQUE,
+    id          TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    version     TEXT    NOT NULL,
+    timestamp   INTEGER,
+    received_at INTEGER NOT NULL,
+    client_ip   TEXT,
+    body        BLOB    NOT NULL,
+    accepted_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX hookwarden_delivery_id ON hookwarden_delivery (id);
+CREATE TABLE hookwarden_state (
+    seq         INTEGER PRIMARY KEY,
+    state       TEXT    NOT NULL CHECK (state = 'pending' OR state = 'leased'
+        OR state = 'retrying' OR state = 'dead' OR state = 'done'),
+    attempts    INTEGER NOT NULL,
+    due_at      INTEGER CHECK ((due_at IS NOT NULL)
+        = (state = 'pending' OR state = 'leased' OR state = 'retrying')),
+    token       BLOB,
+    last_error  TEXT,
+    updated_at  INTEGER NOT NULL,
+    done_at     INTEGER CHECK ((done_at IS NOT NULL) = (state = 'done'))
+) STRICT;
+CREATE INDEX hookwarden_state_due ON hookwarden_state (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX hookwarden_state_done ON hookwarden_state (done_at) WHERE done_at IS NOT NULL;
+CREATE INDEX hookwarden_state_dead ON hookwarden_state (seq) WHERE state = 'dead';
+CREATE TABLE hookwarden_meta (
+    name  TEXT    PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+PRAGMA user_version = 2;
+";
+
+/// A file of schema version 2, with a delivery in each state (one leased
+/// by a process that died), is migrated in place to version 3 when
+/// opened: every delivery is still there with its state, attempts and
+/// error, without a scheme or an attempt log; the inbox carries on, and
+/// logs what happens from then on, across another restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_file_is_migrated_in_place() {
+    let file = TempFile::new("v2");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    let past = now - 60_000;
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch(SCHEMA_V2).unwrap();
+    // (id, state, attempts, last_error); the active ones are due, the
+    // leased one's lease having run out a minute ago.
+    let rows: [(&str, &str, i64, Option<&str>); 5] = [
+        ("evt_pending", "pending", 0, None),
+        ("evt_retrying", "retrying", 1, Some("503 from downstream")),
+        ("evt_leased", "leased", 1, None),
+        ("evt_dead", "dead", 5, Some("gave up")),
+        ("evt_done", "done", 1, None),
+    ];
+    for (seq, (id, state, attempts, last_error)) in (1_i64..).zip(rows) {
+        let active = matches!(state, "pending" | "retrying" | "leased");
+        let due_at = active.then_some(past);
+        let done_at = (state == "done").then_some(now - 1_000);
+        conn.execute(
+            "INSERT INTO hookwarden_delivery (seq, dedupe_key, id, event_type, version, \
+             timestamp, received_at, client_ip, body, accepted_at) \
+             VALUES (?1, ?2, ?2, 'ping', '1', NULL, ?3, '192.0.2.1', x'7b7d', ?3)",
+            rusqlite::params![seq, id, past],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO hookwarden_state (seq, state, attempts, due_at, token, last_error, \
+             updated_at, done_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, ?7)",
+            rusqlite::params![seq, state, attempts, due_at, last_error, past, done_at],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let inbox = SqliteInbox::open(file.path()).expect("a version 2 file opens");
+    let conn = rusqlite::Connection::open(file.path()).unwrap();
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, 3, "migrated in place");
+    drop(conn);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.leased, stats.retrying, stats.dead, stats.done),
+        (1, 1, 1, 1, 1),
+        "{stats:?}"
+    );
+    for (id, state, attempts, last_error) in rows {
+        let record = inbox.get(id).await.unwrap().unwrap_or_else(|| panic!("{id} kept"));
+        assert_eq!(record.state.as_str(), state, "{id}");
+        assert_eq!(record.attempts, attempts as u32, "{id}");
+        assert_eq!(record.last_error.as_deref(), last_error, "{id}");
+        assert_eq!(record.delivery.scheme(), None, "{id}");
+        assert_eq!(record.delivery.client_ip(), Some("192.0.2.1".parse().unwrap()), "{id}");
+        assert!(record.attempt_log.is_empty(), "{id}");
+        assert_eq!(inbox.accept(&delivery(id)).await.unwrap(), Accept::Duplicate, "{id}");
+    }
+
+    let leased = inbox.lease(10, LONG).await.unwrap();
+    let ids: Vec<&str> = leased.iter().map(|l| l.delivery.id()).collect();
+    assert_eq!(ids, ["evt_pending", "evt_retrying", "evt_leased"]);
+    for held in &leased {
+        assert!(inbox.complete(&held.lease, &handled(held)).await.unwrap());
+    }
+    let fresh = delivery("evt_new").with_scheme("github");
+    assert_eq!(inbox.accept(&fresh).await.unwrap(), Accept::Accepted);
+    let held = inbox.lease(1, LONG).await.unwrap().pop().unwrap();
+    let error = AttemptRecord::new(1, AttemptOutcome::Failed, Duration::from_millis(7))
+        .with_error("500 from downstream");
+    assert!(inbox.dead_letter(&held.lease, &error).await.unwrap());
+    drop(inbox);
+
+    let inbox = SqliteInbox::open(file.path()).expect("reopen");
+    let log = inbox.get("evt_leased").await.unwrap().unwrap().attempt_log;
+    let outcomes: Vec<(u32, AttemptOutcome)> =
+        log.iter().map(|a| (a.attempt(), a.outcome())).collect();
+    assert_eq!(outcomes, [(1, AttemptOutcome::Lost), (2, AttemptOutcome::Handled)]);
+    assert_eq!(log[0].finished_at(), UNIX_EPOCH + Duration::from_millis(past as u64));
+    let log = inbox.get("evt_retrying").await.unwrap().unwrap().attempt_log;
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].attempt(), log[0].outcome()), (2, AttemptOutcome::Handled));
+    let record = inbox.get("evt_new").await.unwrap().unwrap();
+    assert_eq!(record.delivery.scheme(), Some("github"));
+    assert_eq!(record.attempt_log, [error]);
+    assert_eq!(record.last_error.as_deref(), Some("500 from downstream"));
 }
 
 /// A file of schema version 1 (never released, laid out differently) is
@@ -362,7 +507,7 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     let again = delivery("evt_again");
     assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Accepted);
     let leased = inbox.lease(1, LONG).await.unwrap();
-    assert!(inbox.complete(&leased[0].lease).await.unwrap());
+    assert!(inbox.complete(&leased[0].lease, &handled(&leased[0])).await.unwrap());
     assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Duplicate);
     tokio::time::sleep(retain + Duration::from_millis(100)).await;
     assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Accepted, "forgotten, not purged");
@@ -371,13 +516,13 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     let leased = inbox.lease(10, LONG).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].attempt, 1);
-    assert!(inbox.complete(&leased[0].lease).await.unwrap());
+    assert!(inbox.complete(&leased[0].lease, &handled(&leased[0])).await.unwrap());
 
     for id in ["evt_a", "evt_b"] {
         assert_eq!(inbox.accept(&delivery(id)).await.unwrap(), Accept::Accepted);
     }
     for held in inbox.lease(10, LONG).await.unwrap() {
-        assert!(inbox.complete(&held.lease).await.unwrap());
+        assert!(inbox.complete(&held.lease, &handled(&held)).await.unwrap());
     }
     let page = inbox.list(State::Done, 2, None).await.unwrap();
     let ids: Vec<&str> = page.records.iter().map(|r| r.delivery.id()).collect();

@@ -11,7 +11,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hookwarden::event::Delivery;
-use hookwarden::inbox::{Accept, BoxFuture, Inbox, Lease, Leased, Replay, State};
+use hookwarden::inbox::{
+    Accept, AttemptOutcome, AttemptRecord, BoxFuture, Inbox, Lease, Leased, MAX_ATTEMPT_LOG,
+    MAX_ERROR_LEN, Replay, State,
+};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 use tokio::time::sleep;
@@ -51,6 +54,8 @@ macro_rules! inbox_suite {
             stats_count_by_state_and_age_the_oldest_pending,
             list_pages_through_a_state_oldest_first,
             lease_hands_out_the_oldest_due_first_and_at_most_max,
+            records_keep_the_delivery_and_each_attempt,
+            the_attempt_log_is_bounded,
         );
     };
     (@tests $make:expr; $($test:ident),* $(,)?) => {
@@ -74,6 +79,17 @@ fn unique(test: &str) -> String {
 
 fn delivery(id: &str) -> Delivery {
     Delivery::new(id, "ping", "1", Bytes::from(format!(r#"{{"id":"{id}"}}"#)))
+}
+
+/// The record of a handled attempt at `leased` (ended now, after 3 ms).
+pub(crate) fn handled(leased: &Leased) -> AttemptRecord {
+    AttemptRecord::new(leased.attempt, AttemptOutcome::Handled, Duration::from_millis(3))
+}
+
+/// The record of a failed attempt at `leased` (ended now, after 5 ms).
+pub(crate) fn failed(leased: &Leased, error: &str) -> AttemptRecord {
+    AttemptRecord::new(leased.attempt, AttemptOutcome::Failed, Duration::from_millis(5))
+        .with_error(error)
 }
 
 async fn accept(inbox: &Arc<dyn Inbox>, delivery: &Delivery) -> Accept {
@@ -173,17 +189,17 @@ pub(crate) async fn capacity_counts_leased_and_retrying_not_dead_or_done(make: M
 
     let first = lease_one(&inbox, LONG).await;
     assert_eq!(accept(&inbox, &c).await, Accept::Full, "leased still counts");
-    assert!(inbox.retry(&first.lease, LONG, "downstream failing").await.unwrap());
+    assert!(inbox.retry(&first.lease, LONG, &failed(&first, "downstream failing")).await.unwrap());
     assert_eq!(accept(&inbox, &c).await, Accept::Full, "retrying still counts");
     assert!(inbox.get(c.id()).await.unwrap().is_none(), "a refused delivery is not kept");
 
     let second = lease_one(&inbox, LONG).await;
-    assert!(inbox.dead_letter(&second.lease, "gave up").await.unwrap());
+    assert!(inbox.dead_letter(&second.lease, &failed(&second, "gave up")).await.unwrap());
     assert_eq!(accept(&inbox, &c).await, Accept::Accepted, "a dead letter frees its room");
     assert_eq!(accept(&inbox, &d).await, Accept::Full);
     let third = lease_one(&inbox, LONG).await;
     assert_eq!(third.delivery.id(), c.id());
-    assert!(inbox.complete(&third.lease).await.unwrap());
+    assert!(inbox.complete(&third.lease, &handled(&third)).await.unwrap());
     assert_eq!(accept(&inbox, &d).await, Accept::Accepted, "done frees its room");
     let stats = inbox.stats().await.unwrap();
     assert_eq!((stats.pending, stats.retrying, stats.dead), (1, 1, 1), "{stats:?}");
@@ -206,18 +222,38 @@ pub(crate) async fn an_expired_lease_goes_to_another_worker_and_the_stale_holder
     assert_eq!(fresh.attempt, 2, "the lost attempt counts");
     assert_ne!(fresh.lease, stale.lease, "a new lease has a new token");
 
-    assert!(!inbox.complete(&stale.lease).await.unwrap(), "stale complete refused");
-    assert!(!inbox.retry(&stale.lease, LONG, "late").await.unwrap(), "stale retry refused");
-    assert!(!inbox.dead_letter(&stale.lease, "late").await.unwrap(), "stale dead letter refused");
-    assert!(!inbox.abandon(&stale.lease).await.unwrap(), "stale abandon refused");
+    assert!(
+        !inbox.complete(&stale.lease, &handled(&stale)).await.unwrap(),
+        "stale complete refused"
+    );
+    assert!(
+        !inbox.retry(&stale.lease, LONG, &failed(&stale, "late")).await.unwrap(),
+        "stale retry refused"
+    );
+    assert!(
+        !inbox.dead_letter(&stale.lease, &failed(&stale, "late")).await.unwrap(),
+        "stale dead letter refused"
+    );
+    assert!(!inbox.abandon(&stale.lease, None).await.unwrap(), "stale abandon refused");
     assert!(!inbox.renew(&stale.lease, LONG).await.unwrap(), "stale renew refused");
     assert_eq!(state_of(&inbox, d.id()).await, State::Leased, "the fresh lease is untouched");
 
     let forged = Lease::new(fresh.lease.key(), fresh.lease.token() ^ 1);
-    assert!(!inbox.complete(&forged).await.unwrap(), "a wrong token is refused");
-    assert!(inbox.complete(&fresh.lease).await.unwrap());
+    assert!(!inbox.complete(&forged, &handled(&fresh)).await.unwrap(), "a wrong token is refused");
+    let done = handled(&fresh);
+    assert!(inbox.complete(&fresh.lease, &done).await.unwrap());
     assert_eq!(state_of(&inbox, d.id()).await, State::Done);
     assert_eq!(accept(&inbox, &d).await, Accept::Duplicate);
+
+    // The attempt whose lease ran out is logged as lost; the stale
+    // holder's refused calls logged nothing.
+    let log = inbox.get(d.id()).await.unwrap().unwrap().attempt_log;
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!((log[0].attempt(), log[0].outcome()), (1, AttemptOutcome::Lost));
+    assert_eq!((log[0].duration(), log[0].error()), (None, None));
+    let since = SystemTime::now().duration_since(log[0].finished_at()).unwrap_or_default();
+    assert!(since < Duration::from_secs(30), "lost {since:?} ago");
+    assert_eq!(log[1], done);
 }
 
 /// Renewed every 150 ms, a 400 ms lease outlives 1.5 s: nobody else gets
@@ -232,7 +268,7 @@ pub(crate) async fn renewal_keeps_a_long_handlers_lease(make: Make) {
         assert!(inbox.renew(&held.lease, Duration::from_millis(400)).await.unwrap());
         nothing_due(&inbox).await;
     }
-    assert!(inbox.complete(&held.lease).await.unwrap());
+    assert!(inbox.complete(&held.lease, &handled(&held)).await.unwrap());
     nothing_due(&inbox).await;
 }
 
@@ -244,7 +280,10 @@ pub(crate) async fn the_retry_schedule_is_honoured(make: Make) {
     accept(&inbox, &d).await;
     let first = lease_one(&inbox, LONG).await;
     assert!(
-        inbox.retry(&first.lease, Duration::from_millis(800), "503 from downstream").await.unwrap()
+        inbox
+            .retry(&first.lease, Duration::from_millis(800), &failed(&first, "503 from downstream"))
+            .await
+            .unwrap()
     );
     let record = inbox.get(d.id()).await.unwrap().unwrap();
     assert_eq!(record.state, State::Retrying);
@@ -256,7 +295,10 @@ pub(crate) async fn the_retry_schedule_is_honoured(make: Make) {
         from_now > Duration::from_millis(300) && from_now <= Duration::from_millis(900),
         "{from_now:?}"
     );
-    assert!(!inbox.complete(&first.lease).await.unwrap(), "a retry ends the lease");
+    assert!(
+        !inbox.complete(&first.lease, &handled(&first)).await.unwrap(),
+        "a retry ends the lease"
+    );
     sleep(Duration::from_millis(300)).await;
     nothing_due(&inbox).await;
     sleep(Duration::from_millis(800)).await;
@@ -273,7 +315,9 @@ pub(crate) async fn dead_letter_and_replay(make: Make) {
     accept(&inbox, &d).await;
     let leased = lease_one(&inbox, LONG).await;
     assert_eq!(inbox.replay(d.id()).await.unwrap(), Replay::NotDead);
-    assert!(inbox.dead_letter(&leased.lease, "payload does not fit").await.unwrap());
+    assert!(
+        inbox.dead_letter(&leased.lease, &failed(&leased, "payload does not fit")).await.unwrap()
+    );
     nothing_due(&inbox).await;
     assert_eq!(accept(&inbox, &d).await, Accept::Duplicate);
 
@@ -290,7 +334,10 @@ pub(crate) async fn dead_letter_and_replay(make: Make) {
     let again = lease_one(&inbox, LONG).await;
     assert_eq!(again.attempt, 1, "fresh attempts");
     assert_eq!(accept(&inbox, &d).await, Accept::Duplicate);
-    assert!(inbox.complete(&again.lease).await.unwrap());
+    assert!(inbox.complete(&again.lease, &handled(&again)).await.unwrap());
+    // Done and still remembered: not dead, on every backend.
+    assert_eq!(inbox.get(d.id()).await.unwrap().map(|r| r.state), Some(State::Done));
+    assert_eq!(inbox.replay(d.id()).await.unwrap(), Replay::NotDead);
 }
 
 /// A lease handed back is due at once, and its attempt does not count.
@@ -299,11 +346,22 @@ pub(crate) async fn abandon_hands_back_without_counting_the_attempt(make: Make) 
     let d = delivery(&unique("abandon"));
     accept(&inbox, &d).await;
     let first = lease_one(&inbox, LONG).await;
-    assert!(inbox.abandon(&first.lease).await.unwrap());
+    let cut_off = AttemptRecord::new(1, AttemptOutcome::Abandoned, Duration::from_millis(250));
+    assert!(inbox.abandon(&first.lease, Some(&cut_off)).await.unwrap());
     assert_eq!(state_of(&inbox, d.id()).await, State::Pending);
-    assert!(!inbox.complete(&first.lease).await.unwrap(), "handed back: the lease is over");
+    assert!(
+        !inbox.complete(&first.lease, &handled(&first)).await.unwrap(),
+        "handed back: the lease is over"
+    );
     let second = lease_one(&inbox, LONG).await;
     assert_eq!(second.attempt, 1);
+    // Handed back before it started: nothing more is logged.
+    assert!(inbox.abandon(&second.lease, None).await.unwrap());
+    let third = lease_one(&inbox, LONG).await;
+    assert_eq!(third.attempt, 1);
+    let record = inbox.get(d.id()).await.unwrap().unwrap();
+    assert_eq!(record.attempt_log, [cut_off]);
+    assert_eq!(record.attempts, 1);
 }
 
 /// A done delivery answers duplicates for the retention window; after it,
@@ -314,7 +372,7 @@ pub(crate) async fn done_is_remembered_for_the_retention_then_forgotten(make: Ma
     let kept = delivery(&unique("kept"));
     accept(&inbox, &d).await;
     let leased = lease_one(&inbox, LONG).await;
-    assert!(inbox.complete(&leased.lease).await.unwrap());
+    assert!(inbox.complete(&leased.lease, &handled(&leased)).await.unwrap());
     accept(&inbox, &kept).await;
     assert_eq!(accept(&inbox, &d).await, Accept::Duplicate);
     assert_eq!(inbox.stats().await.unwrap().done, 1);
@@ -340,9 +398,9 @@ pub(crate) async fn stats_count_by_state_and_age_the_oldest_pending(make: Make) 
     }
     let leased = inbox.lease(4, LONG).await.unwrap();
     assert_eq!(leased.len(), 4);
-    assert!(inbox.retry(&leased[0].lease, LONG, "e").await.unwrap());
-    assert!(inbox.dead_letter(&leased[1].lease, "e").await.unwrap());
-    assert!(inbox.complete(&leased[2].lease).await.unwrap());
+    assert!(inbox.retry(&leased[0].lease, LONG, &failed(&leased[0], "e")).await.unwrap());
+    assert!(inbox.dead_letter(&leased[1].lease, &failed(&leased[1], "e")).await.unwrap());
+    assert!(inbox.complete(&leased[2].lease, &handled(&leased[2])).await.unwrap());
     sleep(Duration::from_millis(300)).await;
     let stats = inbox.stats().await.unwrap();
     assert_eq!(
@@ -392,4 +450,121 @@ pub(crate) async fn lease_hands_out_the_oldest_due_first_and_at_most_max(make: M
     assert_eq!(first.len(), 2);
     assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>());
     nothing_due(&inbox).await;
+}
+
+/// A delivery's record keeps what it arrived as (id, type, version,
+/// scheme, client IP, received time) and each attempt (number, end,
+/// duration, outcome, error), and its state; the dead-letter list shows
+/// the same. A replay keeps the log, its attempts counting from 1 again.
+pub(crate) async fn records_keep_the_delivery_and_each_attempt(make: Make) {
+    let inbox = make(Options::default()).await;
+
+    // A delivery submitted without a scheme has none.
+    let plain = delivery(&unique("plain"));
+    accept(&inbox, &plain).await;
+    let record = inbox.get(plain.id()).await.unwrap().unwrap();
+    assert_eq!(record.delivery.scheme(), None);
+    assert!(record.attempt_log.is_empty());
+    let held = lease_one(&inbox, LONG).await;
+    assert!(inbox.complete(&held.lease, &handled(&held)).await.unwrap());
+
+    let id = unique("record");
+    let ip: IpAddr = "203.0.113.9".parse().unwrap();
+    let received = UNIX_EPOCH + Duration::from_millis(1_700_000_000_321);
+    let d = Delivery::new(id.as_str(), "invoice.paid", "2024-06-20", Bytes::from_static(b"{}"))
+        .with_scheme("stripe")
+        .with_dedupe_key(format!("stripe:id:{id}"))
+        .with_client_ip(Some(ip))
+        .with_received_at(received);
+    assert_eq!(accept(&inbox, &d).await, Accept::Accepted);
+    let record = inbox.get(&id).await.unwrap().expect("kept");
+    let kept = &record.delivery;
+    assert_eq!(
+        (kept.id(), kept.event_type(), kept.version()),
+        (id.as_str(), "invoice.paid", "2024-06-20")
+    );
+    assert_eq!(kept.scheme(), Some("stripe"));
+    assert_eq!(kept.client_ip(), Some(ip));
+    assert_eq!(kept.received_at(), received);
+    assert_eq!(
+        (record.state, record.attempts, record.last_error.as_deref()),
+        (State::Pending, 0, None)
+    );
+    assert!(record.attempt_log().is_empty(), "nothing is logged on accept");
+
+    let ended = UNIX_EPOCH + Duration::from_millis(1_700_000_100_000);
+    let first = lease_one(&inbox, LONG).await;
+    assert_eq!(first.delivery.scheme(), Some("stripe"), "a leased delivery has its scheme");
+    let failed = AttemptRecord::new(1, AttemptOutcome::Failed, Duration::from_micros(15_250))
+        .with_error("503 from downstream")
+        .with_finished_at(ended);
+    assert!(inbox.retry(&first.lease, Duration::ZERO, &failed).await.unwrap());
+    sleep(Duration::from_millis(20)).await;
+    let second = lease_one(&inbox, LONG).await;
+    assert_eq!(second.attempt, 2);
+    let timed_out = AttemptRecord::new(2, AttemptOutcome::TimedOut, Duration::from_secs(30))
+        .with_error("timed out after 30s")
+        .with_finished_at(ended + Duration::from_secs(40));
+    assert!(inbox.retry(&second.lease, Duration::ZERO, &timed_out).await.unwrap());
+    sleep(Duration::from_millis(20)).await;
+    let third = lease_one(&inbox, LONG).await;
+    let panicked = AttemptRecord::new(3, AttemptOutcome::Panicked, Duration::from_millis(2))
+        .with_error("panic: boom \"quoted\"\nsecond line")
+        .with_finished_at(ended + Duration::from_secs(80));
+    assert!(inbox.dead_letter(&third.lease, &panicked).await.unwrap());
+
+    let record = inbox.get(&id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (State::Dead, 3));
+    assert_eq!(record.last_error.as_deref(), panicked.error());
+    let expected = [failed.clone(), timed_out.clone(), panicked.clone()];
+    assert_eq!(record.attempt_log, expected);
+    assert_eq!(record.last_attempt(), Some(&panicked));
+    let first_logged = &record.attempt_log[0];
+    assert_eq!(first_logged.duration(), Some(Duration::from_micros(15_250)));
+    assert_eq!(first_logged.started_at(), Some(ended - Duration::from_micros(15_250)));
+    let page = inbox.list(State::Dead, 10, None).await.unwrap();
+    let letter = page.records.iter().find(|r| r.delivery.id() == id).expect("listed");
+    assert_eq!(letter.attempt_log, expected);
+    assert_eq!(letter.delivery.scheme(), Some("stripe"));
+
+    assert_eq!(inbox.replay(&id).await.unwrap(), Replay::Replayed);
+    let again = lease_one(&inbox, LONG).await;
+    assert_eq!(again.attempt, 1);
+    let done = AttemptRecord::new(1, AttemptOutcome::Handled, Duration::from_millis(4));
+    assert!(inbox.complete(&again.lease, &done).await.unwrap());
+    let record = inbox.get(&id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (State::Done, 1));
+    assert_eq!(record.attempt_log.len(), 4);
+    assert_eq!(record.attempt_log[..3], expected, "the log outlives the replay");
+    assert_eq!(record.attempt_log[3], done);
+    assert_eq!(record.delivery.scheme(), Some("stripe"));
+    assert_eq!(record.delivery.client_ip(), Some(ip));
+    assert_eq!(record.delivery.received_at(), received);
+}
+
+/// The log keeps the last [`MAX_ATTEMPT_LOG`] attempts, oldest first, and
+/// no error longer than [`MAX_ERROR_LEN`] bytes.
+pub(crate) async fn the_attempt_log_is_bounded(make: Make) {
+    let inbox = make(Options::default()).await;
+    let d = delivery(&unique("bounded"));
+    accept(&inbox, &d).await;
+    let tries = MAX_ATTEMPT_LOG as u32 + 5;
+    for n in 1..=tries {
+        let held = lease_one(&inbox, LONG).await;
+        assert_eq!(held.attempt, n);
+        let error = format!("attempt {n}: {}", "é".repeat(4000));
+        assert!(inbox.retry(&held.lease, Duration::ZERO, &failed(&held, &error)).await.unwrap());
+        sleep(Duration::from_millis(5)).await;
+    }
+    let record = inbox.get(d.id()).await.unwrap().unwrap();
+    assert_eq!(record.attempts, tries);
+    let numbers: Vec<u32> = record.attempt_log.iter().map(AttemptRecord::attempt).collect();
+    assert_eq!(numbers, (6..=tries).collect::<Vec<_>>(), "the last {MAX_ATTEMPT_LOG}");
+    for attempt in &record.attempt_log {
+        let error = attempt.error().expect("kept");
+        assert!(error.len() <= MAX_ERROR_LEN && error.ends_with('…'), "{}", error.len());
+        assert!(error.starts_with(&format!("attempt {}: ", attempt.attempt())));
+    }
+    let last_error = record.last_error.expect("the last error");
+    assert!(last_error.len() <= MAX_ERROR_LEN, "{}", last_error.len());
 }

@@ -15,6 +15,14 @@
 //! message. Dead letters live in the inbox too, and survive restarts with a
 //! durable one.
 //!
+//! Each attempt's outcome goes to the inbox as an
+//! [`AttemptRecord`] (number, end, duration,
+//! outcome, error), with the call that records it, so the delivery's
+//! record keeps its [attempt log](crate::inbox::Record::attempt_log); and
+//! it is logged as one INFO line under
+//! [`DELIVERY_TARGET`](crate::telemetry::DELIVERY_TARGET), with the fields
+//! [`telemetry`](crate::telemetry#one-line-per-delivery-outcome) lists.
+//!
 //! ```
 //! use hookwarden::dispatch::{Dispatcher, RetryPolicy};
 //! use hookwarden::event::{Delivery, Event};
@@ -36,9 +44,10 @@
 //! ```
 
 mod retry;
+mod timing;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -51,16 +60,23 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 pub use retry::RetryPolicy;
+pub use timing::HandlerTimes;
+
+use timing::TimeHistogram;
 
 use crate::background::event::Delivery;
 use crate::background::inbox::{
-    Accept, DEFAULT_CAPACITY, Inbox, InboxError, Lease, Leased, MemoryInbox, Record, Replay, State,
+    Accept, AttemptOutcome, AttemptRecord, DEFAULT_CAPACITY, Inbox, InboxError, Lease, Leased,
+    MemoryInbox, Record, Replay, State,
 };
 use crate::background::router::EventRouter;
 use crate::future::BoxFuture;
 use crate::telemetry;
 
 const TARGET: &str = "hookwarden::dispatch";
+
+/// How many accepted ids [`Dispatcher::recent_ids`] remembers.
+const RECENT: usize = 100;
 
 /// A hook called for every new dead letter.
 pub type DeadLetterHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
@@ -110,10 +126,14 @@ pub struct Stats {
     pub handled: u64,
     /// Failed attempts that were scheduled for a retry.
     pub retries: u64,
+    /// Failed attempts, whatever came next (a retry or a dead letter).
+    pub failed_attempts: u64,
     /// Deliveries dead-lettered.
     pub dead_lettered: u64,
     /// Attempts running now.
     pub in_flight: usize,
+    /// How long handler attempts took.
+    pub handler_times: HandlerTimes,
 }
 
 /// What a graceful shutdown left behind.
@@ -287,7 +307,10 @@ impl DispatcherBuilder {
             ignored: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            failed_attempts: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
+            times: TimeHistogram::new(),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
             in_flight: AtomicUsize::new(0),
             workers_running: AtomicUsize::new(self.workers),
             closing: AtomicBool::new(false),
@@ -298,6 +321,7 @@ impl DispatcherBuilder {
             running: Mutex::new(HashMap::new()),
             next_run: AtomicU64::new(0),
         });
+        telemetry::dispatcher_started();
         for _ in 0..self.workers {
             tokio::spawn(worker(inner.clone()));
         }
@@ -340,7 +364,11 @@ struct Inner {
     ignored: AtomicU64,
     handled: AtomicU64,
     retries: AtomicU64,
+    failed_attempts: AtomicU64,
     dead_lettered: AtomicU64,
+    times: TimeHistogram,
+    /// The ids most recently accepted, newest at the back.
+    recent: Mutex<VecDeque<Arc<str>>>,
     in_flight: AtomicUsize,
     workers_running: AtomicUsize,
     /// Shutdown has begun: no new deliveries; a durable inbox is no longer
@@ -354,9 +382,9 @@ struct Inner {
     wake: Notify,
     /// When retries scheduled by this process fall due.
     due: Mutex<BinaryHeap<Reverse<Instant>>>,
-    /// The leases of attempts running now, handed back if the shutdown
-    /// deadline passes.
-    running: Mutex<HashMap<u64, Lease>>,
+    /// The leases of the batches running now (their attempts started or
+    /// waiting), handed back if the shutdown deadline passes.
+    running: Mutex<HashMap<u64, Running>>,
     next_run: AtomicU64,
 }
 
@@ -389,6 +417,13 @@ impl Dispatcher {
         match inner.inbox.accept(&delivery).await? {
             Accept::Accepted => {
                 inner.accepted.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut recent = lock(&inner.recent);
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back(Arc::from(delivery.id()));
+                }
                 inner.wake.notify_one();
                 Ok(Submitted::Accepted)
             }
@@ -450,9 +485,18 @@ impl Dispatcher {
             ignored: inner.ignored.load(Ordering::Relaxed),
             handled: inner.handled.load(Ordering::Relaxed),
             retries: inner.retries.load(Ordering::Relaxed),
+            failed_attempts: inner.failed_attempts.load(Ordering::Relaxed),
             dead_lettered: inner.dead_lettered.load(Ordering::Relaxed),
             in_flight: inner.in_flight.load(Ordering::Relaxed),
+            handler_times: inner.times.snapshot(),
         }
+    }
+
+    /// The ids of the deliveries this dispatcher accepted most recently
+    /// (up to 100), newest first; look each up with
+    /// [`Inbox::get`] for its state.
+    pub fn recent_ids(&self) -> Vec<Arc<str>> {
+        lock(&self.inner.recent).iter().rev().cloned().collect()
     }
 
     /// Stops accepting and waits at most `deadline` for the workers.
@@ -482,10 +526,19 @@ impl Dispatcher {
         .is_ok();
         inner.stopped.store(true, Ordering::Release);
         inner.wake.notify_waiters();
-        let leases: Vec<Lease> = lock(&inner.running).drain().map(|(_, lease)| lease).collect();
-        for lease in &leases {
-            match inner.inbox.abandon(lease).await {
-                Ok(_) => {}
+        let cut_off: Vec<Running> = lock(&inner.running).drain().map(|(_, run)| run).collect();
+        for run in &cut_off {
+            // An attempt that had started is logged as abandoned.
+            let abandoned = run.started.map(|started| {
+                AttemptRecord::new(run.attempt, AttemptOutcome::Abandoned, started.elapsed())
+            });
+            match inner.inbox.abandon(&run.lease, abandoned.as_ref()).await {
+                Ok(handed_back) => {
+                    if let Some(attempt) = &abandoned {
+                        let state = if handed_back { "pending" } else { "unrecorded" };
+                        outcome_line(&run.delivery, attempt, state, None);
+                    }
+                }
                 Err(error) => tracing::warn!(
                     target: TARGET,
                     %error,
@@ -600,9 +653,10 @@ async fn worker(inner: Arc<Inner>) {
     inner.wake.notify_one();
 }
 
-/// Records the inbox's gauges (every 5 s, with the `metrics` feature) and
-/// purges done deliveries past their retention (every `purge_every`), until
-/// the dispatcher is dropped or shut down.
+/// Records the inbox's gauges (queue depth, oldest pending age, whether the
+/// inbox answers: every 5 s, with the `metrics` feature) and purges done
+/// deliveries past their retention (every `purge_every`), until the
+/// dispatcher is dropped or shut down.
 async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
     const GAUGES_EVERY: Duration = Duration::from_secs(5);
     let mut next_purge = Instant::now() + purge_every;
@@ -612,10 +666,18 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
             if inner.closing.load(Ordering::Acquire) {
                 return;
             }
-            if cfg!(feature = "metrics")
-                && let Ok(stats) = inner.inbox.stats().await
-            {
-                telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+            if cfg!(feature = "metrics") {
+                match inner.inbox.stats().await {
+                    Ok(stats) => {
+                        telemetry::queue_depth((stats.pending + stats.retrying) as usize);
+                        telemetry::oldest_pending(stats.oldest_pending);
+                        telemetry::inbox_up(true);
+                    }
+                    Err(error) => {
+                        tracing::debug!(target: TARGET, %error, "cannot read the inbox's gauges");
+                        telemetry::inbox_up(false);
+                    }
+                }
             }
             if Instant::now() >= next_purge {
                 next_purge = Instant::now() + purge_every;
@@ -636,11 +698,39 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
     }
 }
 
-enum Failure {
-    /// Retrying cannot help (the payload does not fit its type).
-    Unprocessable(String),
-    /// This attempt failed; another may succeed.
-    Attempt(String),
+/// A leased delivery of a batch running now.
+struct Running {
+    lease: Lease,
+    delivery: Arc<Delivery>,
+    attempt: u32,
+    /// When its attempt started, once it has.
+    started: Option<Instant>,
+}
+
+/// Why an attempt failed: how ([`AttemptOutcome::Unprocessable`] when
+/// retrying cannot help), and the error.
+struct Failure {
+    outcome: AttemptOutcome,
+    error: String,
+}
+
+impl Failure {
+    fn new(outcome: AttemptOutcome, error: impl Into<String>) -> Self {
+        Self { outcome, error: error.into() }
+    }
+
+    fn panicked(payload: Box<dyn std::any::Any + Send>) -> Self {
+        Self::new(AttemptOutcome::Panicked, format!("panic: {}", panic_message(payload)))
+    }
+
+    fn failed(error: impl fmt::Display) -> Self {
+        Self::new(AttemptOutcome::Failed, error.to_string())
+    }
+
+    /// Whether another attempt may succeed.
+    fn is_retryable(&self) -> bool {
+        self.outcome != AttemptOutcome::Unprocessable
+    }
 }
 
 /// Runs a leased batch in order. The leases of those still waiting are
@@ -651,7 +741,13 @@ async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
         .into_iter()
         .map(|one| {
             let run_id = inner.next_run.fetch_add(1, Ordering::Relaxed);
-            lock(&inner.running).insert(run_id, one.lease.clone());
+            let running = Running {
+                lease: one.lease.clone(),
+                delivery: one.delivery.clone(),
+                attempt: one.attempt,
+                started: None,
+            };
+            lock(&inner.running).insert(run_id, running);
             (run_id, one)
         })
         .collect();
@@ -662,7 +758,7 @@ async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
         if stopping {
             for (run_id, one) in std::iter::once((run_id, one)).chain(queue.drain(..)) {
                 if lock(&inner.running).remove(&run_id).is_some() {
-                    let _ = inner.inbox.abandon(&one.lease).await;
+                    let _ = inner.inbox.abandon(&one.lease, None).await;
                 }
             }
             break;
@@ -697,18 +793,36 @@ async fn run(
     );
     inner.in_flight.fetch_add(1, Ordering::AcqRel);
     let max = inner.retry.max_attempts();
+    // tokio's clock, so that tests on a paused clock see the durations
+    // they simulate.
+    let started = Instant::now();
+    if let Some(running) = lock(&inner.running).get_mut(&run_id) {
+        running.started = Some(started);
+    }
     let result = if attempt > max {
         // Earlier attempts were started and never finished: their process
         // died (perhaps because of this very delivery).
-        Err(Failure::Unprocessable(format!(
-            "gave up after {} attempts; the last never finished (did the process stop?)",
-            attempt - 1
-        )))
+        Err(Failure::new(
+            AttemptOutcome::Unprocessable,
+            format!(
+                "gave up after {} attempts; the last never finished (did the process stop?)",
+                attempt - 1
+            ),
+        ))
     } else {
-        attempt_once(inner, &delivery, attempt, &lease, waiting).instrument(span.clone()).await
+        attempt_once(inner, &delivery, attempt, &lease, waiting, started)
+            .instrument(span.clone())
+            .await
     };
+    let ran = started.elapsed();
     let stopped = lock(&inner.running).remove(&run_id).is_none();
-    let settling = settle(inner.clone(), delivery, attempt, lease, result, stopped, span.clone());
+    let report = match &result {
+        Ok(()) => AttemptRecord::new(attempt, AttemptOutcome::Handled, ran),
+        Err(failure) => {
+            AttemptRecord::new(attempt, failure.outcome, ran).with_error(&failure.error)
+        }
+    };
+    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone());
     let mut settling = Box::pin(settling.instrument(span));
     let settled =
         std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
@@ -717,42 +831,50 @@ async fn run(
     }
 }
 
-/// Records the outcome of an attempt in the inbox.
+/// Records the outcome of an attempt in the inbox (`report`, its entry in
+/// the attempt log, goes with it), then logs it: one line under
+/// [`DELIVERY_TARGET`](telemetry::DELIVERY_TARGET).
 async fn settle(
     inner: Arc<Inner>,
     delivery: Arc<Delivery>,
-    attempt: u32,
+    report: AttemptRecord,
     lease: Lease,
     result: Result<(), Failure>,
     stopped: bool,
     span: tracing::Span,
 ) {
     let max = inner.retry.max_attempts();
+    let attempt = report.attempt();
     if stopped {
-        // The shutdown deadline passed and the lease was handed back.
+        // The shutdown deadline passed and the lease was handed back (and
+        // the attempt logged as abandoned).
         span.record("outcome", "abandoned");
     } else {
         match result {
             Ok(()) => {
                 span.record("outcome", "handled");
                 inner.handled.fetch_add(1, Ordering::Relaxed);
-                record("complete", || inner.inbox.complete(&lease)).await;
+                let recorded = record("complete", || inner.inbox.complete(&lease, &report)).await;
+                outcome_line(&delivery, &report, recorded_as(recorded, "done"), None);
             }
-            Err(Failure::Attempt(error)) if attempt < max => {
+            Err(failure) if failure.is_retryable() && attempt < max => {
                 span.record("outcome", "retry");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 let delay = inner.retry.backoff_jittered(attempt);
-                tracing::warn!(target: TARGET, %error, retry_in_ms = delay.as_millis() as u64, "attempt failed");
                 inner.retries.fetch_add(1, Ordering::Relaxed);
                 telemetry::retry();
-                if record("retry", || inner.inbox.retry(&lease, delay, &error)).await {
+                let recorded = record("retry", || inner.inbox.retry(&lease, delay, &report)).await;
+                if recorded {
                     inner.due_at(Instant::now() + delay);
                 }
+                outcome_line(&delivery, &report, recorded_as(recorded, "retrying"), Some(delay));
             }
-            Err(Failure::Attempt(error) | Failure::Unprocessable(error)) => {
+            Err(failure) => {
                 span.record("outcome", "dead_letter");
-                tracing::error!(target: TARGET, %error, "dead-lettered");
+                inner.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 let recorded =
-                    record("dead_letter", || inner.inbox.dead_letter(&lease, &error)).await;
+                    record("dead_letter", || inner.inbox.dead_letter(&lease, &report)).await;
+                outcome_line(&delivery, &report, recorded_as(recorded, "dead"), None);
                 if recorded {
                     inner.dead_lettered.fetch_add(1, Ordering::Relaxed);
                     telemetry::dead_letter();
@@ -760,7 +882,7 @@ async fn settle(
                         let letter = DeadLetter {
                             delivery: delivery.clone(),
                             attempts: attempt.min(max),
-                            error,
+                            error: failure.error,
                             at: SystemTime::now(),
                         };
                         hook(&letter);
@@ -771,6 +893,36 @@ async fn settle(
     }
     inner.in_flight.fetch_sub(1, Ordering::AcqRel);
     inner.changed.notify_waiters();
+}
+
+/// The state a delivery is in after its outcome was recorded, or
+/// `unrecorded` (the lease was lost, or the inbox did not answer: it is
+/// handed out again).
+fn recorded_as(recorded: bool, state: &'static str) -> &'static str {
+    if recorded { state } else { "unrecorded" }
+}
+
+/// Logs one attempt's outcome; see [`telemetry`] for the fields.
+fn outcome_line(
+    delivery: &Delivery,
+    attempt: &AttemptRecord,
+    state: &'static str,
+    retry_in: Option<Duration>,
+) {
+    telemetry::DeliveryOutcome {
+        id: delivery.id(),
+        event_type: delivery.event_type(),
+        version: delivery.version(),
+        scheme: delivery.scheme(),
+        attempt: attempt.attempt(),
+        outcome: attempt.outcome().as_str(),
+        state,
+        duration: attempt.duration(),
+        retry_in,
+        error: attempt.error(),
+        error_quotes_payload: attempt.outcome() == AttemptOutcome::Unprocessable,
+    }
+    .log();
 }
 
 /// Records an outcome in the inbox, retrying a failing inbox a few times
@@ -822,25 +974,22 @@ async fn attempt_once(
     attempt: u32,
     lease: &Lease,
     waiting: &[Lease],
+    started: Instant,
 ) -> Result<(), Failure> {
     // Calling the handler may panic before it returns its future.
     let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| {
         inner.router.start(delivery.clone(), attempt)
     })) {
-        Ok(started) => started.map_err(Failure::Unprocessable)?,
-        Err(payload) => {
-            return Err(Failure::Attempt(format!("panic: {}", panic_message(payload))));
-        }
+        Ok(route) => route.map_err(|error| Failure::new(AttemptOutcome::Unprocessable, error))?,
+        Err(payload) => return Err(Failure::panicked(payload)),
     };
-    // Clock reads are not free (a system call on some virtual machines).
-    let started = cfg!(feature = "metrics").then(std::time::Instant::now);
     let first = std::future::poll_fn(|cx| {
         Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
     })
     .await;
     let result = match first {
-        Ok(Poll::Ready(outcome)) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
-        Err(payload) => Err(Failure::Attempt(format!("panic: {}", panic_message(payload)))),
+        Ok(Poll::Ready(outcome)) => outcome.map_err(Failure::failed),
+        Err(payload) => Err(Failure::panicked(payload)),
         Ok(Poll::Pending) => {
             let mut task = tokio::spawn(future);
             let deadline = tokio::time::sleep(inner.attempt_timeout);
@@ -851,19 +1000,16 @@ async fn attempt_once(
             loop {
                 tokio::select! {
                     joined = &mut task => break match joined {
-                        Ok(outcome) => outcome.map_err(|error| Failure::Attempt(error.to_string())),
-                        Err(join) if join.is_panic() => Err(Failure::Attempt(format!(
-                            "panic: {}",
-                            panic_message(join.into_panic())
-                        ))),
-                        Err(_cancelled) => Err(Failure::Attempt("cancelled".to_owned())),
+                        Ok(outcome) => outcome.map_err(Failure::failed),
+                        Err(join) if join.is_panic() => Err(Failure::panicked(join.into_panic())),
+                        Err(_cancelled) => Err(Failure::failed("cancelled")),
                     },
                     () = &mut deadline => {
                         task.abort();
-                        break Err(Failure::Attempt(format!(
-                            "timed out after {:?}",
-                            inner.attempt_timeout
-                        )));
+                        break Err(Failure::new(
+                            AttemptOutcome::TimedOut,
+                            format!("timed out after {:?}", inner.attempt_timeout),
+                        ));
                     }
                     _ = renewal.tick() => {
                         for held in std::iter::once(lease).chain(waiting) {
@@ -881,9 +1027,9 @@ async fn attempt_once(
             }
         }
     };
-    if let Some(started) = started {
-        telemetry::handler_duration(started.elapsed().as_secs_f64(), result.is_ok());
-    }
+    let elapsed = started.elapsed();
+    inner.times.record(elapsed);
+    telemetry::handler_duration(elapsed.as_secs_f64(), result.is_ok());
     result
 }
 

@@ -1,16 +1,17 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use super::{
-    Accept, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats, Lease, Leased,
-    Page, Record, Replay, State,
+    Accept, AttemptRecord, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats,
+    Lease, Leased, MAX_ATTEMPT_LOG, Page, Record, Replay, State,
 };
 use crate::background::event::Delivery;
 use crate::future::BoxFuture;
+use crate::lock::{Mutex, MutexGuard};
 use crate::store::{Claim, ClaimToken, MemoryStore};
 
 /// How long a held key's claim lasts in the done set: as long as the
@@ -34,7 +35,7 @@ const RECENT_DONE: usize = 256;
 ///
 /// ```
 /// use hookwarden::event::Delivery;
-/// use hookwarden::inbox::{Accept, Inbox, MemoryInbox};
+/// use hookwarden::inbox::{Accept, AttemptOutcome, AttemptRecord, Inbox, MemoryInbox};
 /// use std::time::Duration;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), hookwarden::inbox::InboxError> {
@@ -45,8 +46,11 @@ const RECENT_DONE: usize = 256;
 ///
 /// let leased = inbox.lease(10, Duration::from_secs(30)).await?;
 /// assert_eq!(leased[0].attempt, 1);
-/// assert!(inbox.complete(&leased[0].lease).await?);
+/// let handled = AttemptRecord::new(1, AttemptOutcome::Handled, Duration::from_millis(3));
+/// assert!(inbox.complete(&leased[0].lease, &handled).await?);
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Duplicate, "remembered once done");
+/// let record = inbox.get("evt_1").await?.expect("the last done deliveries are kept whole");
+/// assert_eq!(record.attempt_log(), [handled]);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -89,6 +93,7 @@ struct Slot {
     state: State,
     attempts: u32,
     last_error: Option<String>,
+    log: VecDeque<AttemptRecord>,
     due: Instant,
     seq: u64,
     token: u128,
@@ -190,6 +195,7 @@ impl MemoryInbox {
             state: State::Pending,
             attempts: 0,
             last_error: None,
+            log: VecDeque::new(),
             due: now,
             seq,
             token: 0,
@@ -201,8 +207,10 @@ impl MemoryInbox {
     }
 
     fn lease_now(&self, max: usize, lease_for: Duration) -> Vec<Leased> {
-        let now = Instant::now();
+        // The clock is read under the lock: what is due is judged in the
+        // order the lock is taken.
         let mut slots = self.slots();
+        let now = Instant::now();
         let mut out = Vec::new();
         while out.len() < max {
             let Some(first) = slots.due.first() else { break };
@@ -213,6 +221,12 @@ impl MemoryInbox {
             let until = now + lease_for;
             slots.due.insert((until, seq, key.clone()));
             let slot = slots.by_key.get_mut(&key).expect("a due key has a slot");
+            if slot.state == State::Leased {
+                // Its lease ran out before its worker reported.
+                let late = now.saturating_duration_since(slot.due);
+                let ran_out = SystemTime::now().checked_sub(late).unwrap_or(UNIX_EPOCH);
+                slot.log_attempt(AttemptRecord::lost(slot.attempts, ran_out));
+            }
             slot.state = State::Leased;
             slot.attempts += 1;
             slot.due = until;
@@ -247,6 +261,17 @@ impl MemoryInbox {
             .with_last_error(slot.last_error.clone())
             .with_due_at(due_at)
             .with_updated_at(slot.updated_at)
+            .with_attempt_log(slot.log.iter().cloned().collect())
+    }
+}
+
+impl Slot {
+    /// Adds `attempt` to the log, forgetting the oldest past the bound.
+    fn log_attempt(&mut self, attempt: AttemptRecord) {
+        if self.log.len() >= MAX_ATTEMPT_LOG {
+            self.log.pop_front();
+        }
+        self.log.push_back(attempt);
     }
 }
 
@@ -308,7 +333,11 @@ impl Inbox for MemoryInbox {
         Box::pin(std::future::ready(Ok(renewed)))
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
         let shared = &*self.shared;
         let done = self.finish(lease, |slots, key| {
             slots.reschedule(&key, None);
@@ -320,6 +349,7 @@ impl Inbox for MemoryInbox {
             }
             slot.state = State::Done;
             slot.updated_at = SystemTime::now();
+            slot.log_attempt(attempt.clone());
             if slots.recent_done.len() == RECENT_DONE {
                 slots.recent_done.pop_front();
             }
@@ -332,14 +362,15 @@ impl Inbox for MemoryInbox {
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         let retried = self.finish(lease, |slots, key| {
             slots.reschedule(&key, Some(Instant::now() + delay));
             let slot = slots.slot(&key);
             slot.state = State::Retrying;
-            slot.last_error = Some(error.to_owned());
+            slot.last_error = attempt.error().map(str::to_owned);
             slot.updated_at = SystemTime::now();
+            slot.log_attempt(attempt.clone());
         });
         Box::pin(std::future::ready(Ok(retried)))
     }
@@ -347,20 +378,25 @@ impl Inbox for MemoryInbox {
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         let dead = self.finish(lease, |slots, key| {
             slots.reschedule(&key, None);
             slots.active -= 1;
             let slot = slots.slot(&key);
             slot.state = State::Dead;
-            slot.last_error = Some(error.to_owned());
+            slot.last_error = attempt.error().map(str::to_owned);
             slot.updated_at = SystemTime::now();
+            slot.log_attempt(attempt.clone());
         });
         Box::pin(std::future::ready(Ok(dead)))
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
         let handed_back = self.finish(lease, |slots, key| {
             slots.reschedule(&key, Some(Instant::now()));
             let slot = slots.slot(&key);
@@ -368,6 +404,9 @@ impl Inbox for MemoryInbox {
             slot.attempts = slot.attempts.saturating_sub(1);
             slot.token = 0;
             slot.updated_at = SystemTime::now();
+            if let Some(attempt) = attempt {
+                slot.log_attempt(attempt.clone());
+            }
         });
         Box::pin(std::future::ready(Ok(handed_back)))
     }
@@ -375,6 +414,8 @@ impl Inbox for MemoryInbox {
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
         let mut slots = self.slots();
         let outcome = match slots.by_id.get(id).cloned() {
+            // A done delivery still remembered is not dead, as `get` shows.
+            None if slots.recent_done.iter().any(|r| r.delivery.id() == id) => Replay::NotDead,
             None => Replay::NotFound,
             Some(key) if slots.slot(&key).state != State::Dead => Replay::NotDead,
             Some(key) => {

@@ -39,6 +39,23 @@
 //!   days, [`DEFAULT_RETAIN`]) so that redeliveries are answered
 //!   `Duplicate`; [`purge`](Inbox::purge) deletes those past it.
 //!
+//! # Delivery records
+//!
+//! [`get`](Inbox::get) and [`list`](Inbox::list) answer [`Record`]s: the
+//! delivery as received (id, type, version, [scheme](Delivery::scheme),
+//! received time, [client IP](Delivery::client_ip), the exact bytes), its
+//! state, and its [attempt log](Record::attempt_log): each attempt's
+//! number, end, duration, [outcome](AttemptOutcome) and error, the last
+//! [`MAX_ATTEMPT_LOG`] of them, each error cut to [`MAX_ERROR_LEN`] bytes.
+//! The log is written with the outcomes, never when a delivery is
+//! accepted: the dispatcher hands each [`AttemptRecord`] to
+//! [`complete`](Inbox::complete), [`retry`](Inbox::retry),
+//! [`dead_letter`](Inbox::dead_letter) or [`abandon`](Inbox::abandon),
+//! which keep it in the same step as the change of state; and
+//! [`lease`](Inbox::lease) logs an attempt whose lease ran out unreported
+//! as [lost](AttemptOutcome::Lost). The log survives a replay (whose
+//! attempts count from 1 again); a durable inbox keeps it across restarts.
+//!
 //! # Backends
 //!
 //! | inbox | feature | survives a crash | shared by replicas |
@@ -58,6 +75,7 @@ use std::time::{Duration, SystemTime};
 pub use crate::background::event::Delivery;
 pub use crate::future::BoxFuture;
 
+mod attempt;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -66,6 +84,7 @@ mod redis;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use attempt::{AttemptOutcome, AttemptRecord, MAX_ATTEMPT_LOG, MAX_ERROR_LEN};
 pub use memory::{MemoryInbox, MemoryInboxBuilder};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresInbox, PostgresInboxBuilder};
@@ -222,13 +241,15 @@ pub struct Record {
     pub state: State,
     /// Attempts started so far.
     pub attempts: u32,
-    /// The last failed attempt's error.
+    /// The last failed attempt's error (cut to [`MAX_ERROR_LEN`] bytes).
     pub last_error: Option<String>,
     /// For a retrying delivery, when its retry is due; for a leased one,
     /// when its lease runs out.
     pub due_at: Option<SystemTime>,
     /// When its state last changed.
     pub updated_at: SystemTime,
+    /// Its latest attempts, oldest first (at most [`MAX_ATTEMPT_LOG`]).
+    pub attempt_log: Vec<AttemptRecord>,
 }
 
 impl Record {
@@ -241,7 +262,29 @@ impl Record {
             last_error: None,
             due_at: None,
             updated_at: SystemTime::now(),
+            attempt_log: Vec::new(),
         }
+    }
+
+    /// Its latest attempts, oldest first: the last [`MAX_ATTEMPT_LOG`],
+    /// each with its number, end, duration, outcome and error.
+    pub fn attempt_log(&self) -> &[AttemptRecord] {
+        &self.attempt_log
+    }
+
+    /// The latest attempt logged, if any.
+    pub fn last_attempt(&self) -> Option<&AttemptRecord> {
+        self.attempt_log.last()
+    }
+
+    /// With its attempt log (for backends); keeps the last
+    /// [`MAX_ATTEMPT_LOG`].
+    pub fn with_attempt_log(mut self, mut log: Vec<AttemptRecord>) -> Self {
+        if log.len() > MAX_ATTEMPT_LOG {
+            log.drain(..log.len() - MAX_ATTEMPT_LOG);
+        }
+        self.attempt_log = log;
+        self
     }
 
     /// With the last error.
@@ -371,7 +414,8 @@ pub trait Inbox: Send + Sync + fmt::Debug + 'static {
     fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>>;
 
     /// Leases up to `max` deliveries that are due, for `lease_for`, and
-    /// counts an attempt for each.
+    /// counts an attempt for each. A delivery whose lease ran out gets a
+    /// [lost](AttemptRecord::lost) attempt in its log first.
     fn lease(
         &self,
         max: usize,
@@ -386,26 +430,42 @@ pub trait Inbox: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<bool, InboxError>>;
 
     /// The delivery was handled: done, remembered for the retention window.
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>>;
+    /// `attempt` (outcome [`Handled`](AttemptOutcome::Handled)) joins the
+    /// attempt log in the same step.
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>>;
 
-    /// The attempt failed with `error`: due again after `delay`.
+    /// The attempt failed: due again after `delay`. `attempt` joins the
+    /// attempt log, and its error becomes the
+    /// [`last_error`](Record::last_error).
     fn retry<'a>(
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>>;
 
     /// The delivery will not be retried: a dead letter, until replayed.
+    /// `attempt` joins the attempt log, and its error becomes the
+    /// [`last_error`](Record::last_error).
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>>;
 
     /// Hands the lease back unfinished (a graceful shutdown): pending again
-    /// at once, and the attempt is not counted.
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>>;
+    /// at once, and the attempt is not counted. `attempt`, for an attempt
+    /// that had started (outcome [`Abandoned`](AttemptOutcome::Abandoned)),
+    /// joins the attempt log; `None` for a delivery never started.
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>>;
 
     /// Makes the dead letter with this event id pending again, with fresh
     /// attempts.
@@ -455,29 +515,37 @@ impl<T: Inbox + ?Sized> Inbox for Arc<T> {
         (**self).renew(lease, lease_for)
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        (**self).complete(lease)
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        (**self).complete(lease, attempt)
     }
 
     fn retry<'a>(
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        (**self).retry(lease, delay, error)
+        (**self).retry(lease, delay, attempt)
     }
 
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        (**self).dead_letter(lease, error)
+        (**self).dead_letter(lease, attempt)
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        (**self).abandon(lease)
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        (**self).abandon(lease, attempt)
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {

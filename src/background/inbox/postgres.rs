@@ -13,9 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::attempt::parse_array;
 use super::{
-    Accept, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats, Lease, Leased,
-    Page, Record, Replay, State,
+    Accept, AttemptRecord, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats,
+    Lease, Leased, MAX_ATTEMPT_LOG, Page, Record, Replay, State,
 };
 use crate::backend::postgres::{
     DEFAULT_NAMESPACE, DEFAULT_POOL_SIZE, DEFAULT_TIMEOUT, Source, bounded, check_table, client,
@@ -39,8 +40,17 @@ const MAX_ACCEPT_BATCH: usize = 256;
 
 /// The columns that make up a [`Delivery`], in the order
 /// [`PostgresInbox::delivery`] reads them.
-const DELIVERY_COLUMNS: [&str; 8] =
-    ["id", "dedupe_key", "event_type", "version", "sent_at", "received_at", "client_ip", "body"];
+const DELIVERY_COLUMNS: [&str; 9] = [
+    "id",
+    "dedupe_key",
+    "event_type",
+    "version",
+    "sent_at",
+    "received_at",
+    "client_ip",
+    "body",
+    "scheme",
+];
 
 /// A durable inbox in PostgreSQL (feature `postgres`), shared by every
 /// replica that uses the same database, table and namespace.
@@ -49,7 +59,13 @@ const DELIVERY_COLUMNS: [&str; 8] =
 ///   with its state. It is created by an explicit
 ///   [`migrate`](PostgresInbox::migrate): run it once at start-up (it is
 ///   idempotent, and safe to run from several replicas at once), or apply
-///   [`PostgresInbox::schema_sql`] with your own migration tool.
+///   [`PostgresInbox::schema_sql`] with your own migration tool. Run on a
+///   table made by an earlier version, it adds the delivery records'
+///   columns (`scheme`, and `attempt_log`, a `jsonb` array of the last
+///   attempts), without rewriting a row.
+/// * Each outcome adds its attempt to the row's log in the same statement
+///   that changes its state; a lease that finds a row whose lease ran out
+///   logs that attempt as lost. Nothing of the log is written on accept.
 /// * Accepts are committed in groups. The accepts made through one handle
 ///   (and its clones) while the previous group is being written are
 ///   gathered by a task (started by the first accept, on its runtime), up
@@ -305,7 +321,8 @@ impl PostgresInbox {
         Ok(Sql::new(table)?.schema)
     }
 
-    /// Creates the inbox's table and indexes if they do not exist.
+    /// Creates the inbox's table and indexes if they do not exist, and adds
+    /// the columns a table made by an earlier version lacks.
     ///
     /// Idempotent; concurrent runs (several replicas starting at once) are
     /// serialised by an advisory lock. Not bounded by the inbox's timeout,
@@ -421,11 +438,15 @@ impl PostgresInbox {
         let received_at: SystemTime = column(row, op, at + 5)?;
         let client_ip: Option<IpAddr> = column(row, op, at + 6)?;
         let body: Vec<u8> = column(row, op, at + 7)?;
-        let delivery = Delivery::new(id, event_type, version, Bytes::from(body))
+        let scheme: Option<String> = column(row, op, at + 8)?;
+        let mut delivery = Delivery::new(id, event_type, version, Bytes::from(body))
             // Stored as the same 64 bits, so every value comes back.
             .with_timestamp(sent_at.map(|t| t as u64))
             .with_client_ip(client_ip)
             .with_received_at(received_at);
+        if let Some(scheme) = scheme {
+            delivery = delivery.with_scheme(scheme);
+        }
         Ok(if dedupe_key == delivery.id() {
             delivery
         } else {
@@ -435,7 +456,7 @@ impl PostgresInbox {
 
     /// The record in a row of the columns `get` and `list` select (the
     /// delivery's, then `state, attempts, last_error, due_at, updated_at,
-    /// seq`), and its arrival number.
+    /// seq, attempt_log`), and its arrival number.
     fn record(row: &Row, op: &'static str) -> Result<(i64, Record), String> {
         let delivery = Self::delivery(row, op, 0)?;
         let at = DELIVERY_COLUMNS.len();
@@ -449,10 +470,13 @@ impl PostgresInbox {
         let due_at: SystemTime = column(row, op, at + 3)?;
         let updated_at: SystemTime = column(row, op, at + 4)?;
         let seq: i64 = column(row, op, at + 5)?;
+        let log: String = column(row, op, at + 6)?;
+        let log = parse_array(&log).map_err(|e| format!("postgres {op} failed: {e}"))?;
         let record = Record::new(Arc::new(delivery), state, u32::try_from(attempts).unwrap_or(0))
             .with_last_error(last_error)
             .with_due_at(matches!(state, State::Leased | State::Retrying).then_some(due_at))
-            .with_updated_at(updated_at);
+            .with_updated_at(updated_at)
+            .with_attempt_log(log);
         Ok((seq, record))
     }
 }
@@ -597,7 +621,8 @@ impl AcceptBatcher {
         let received_at: Vec<SystemTime> = deliveries.iter().map(|d| d.received_at()).collect();
         let client_ips: Vec<Option<IpAddr>> = deliveries.iter().map(|d| d.client_ip()).collect();
         let bodies: Vec<&[u8]> = deliveries.iter().map(|d| &d.body()[..]).collect();
-        let params: [&(dyn ToSql + Sync); 13] = [
+        let schemes: Vec<Option<&str>> = deliveries.iter().map(|d| d.scheme()).collect();
+        let params: [&(dyn ToSql + Sync); 14] = [
             &namespace,
             &count,
             &self.capacity,
@@ -611,6 +636,7 @@ impl AcceptBatcher {
             &received_at,
             &client_ips,
             &bodies,
+            &schemes,
         ];
         let run = bounded(self.timeout, "accept", async {
             let client = client(&self.pool, "accept").await?;
@@ -753,12 +779,24 @@ impl Sql {
         let ms = |param: u8| format!("${param}::bigint * interval '1 millisecond'");
         let (retained, lease_for, delay) = (ms(4), ms(4), ms(4));
         let delivery = DELIVERY_COLUMNS.join(", ");
-        let record = format!("{delivery}, state, attempts, last_error, due_at, updated_at, seq");
+        let record = format!(
+            "{delivery}, state, attempts, last_error, due_at, updated_at, seq, attempt_log::text"
+        );
+        // The attempt log with `entry` added last, and its first dropped
+        // once it holds `MAX_ATTEMPT_LOG`.
+        let log_with = |entry: &str| {
+            format!(
+                "(CASE WHEN jsonb_array_length(attempt_log) >= {MAX_ATTEMPT_LOG} \
+                 THEN attempt_log - 0 ELSE attempt_log END) || jsonb_build_array({entry})"
+            )
+        };
 
         // `due_at` orders every active row: when a pending one was accepted
         // (or handed back), when a retrying one is due, when a leased one's
         // lease runs out. The partial index on active rows serves both the
-        // capacity count and leasing.
+        // capacity count and leasing. A table made by an earlier version
+        // gets the delivery records' columns (`scheme`, `attempt_log`): an
+        // `ADD COLUMN` with a constant default rewrites no row.
         let schema = format!(
             "CREATE TABLE IF NOT EXISTS {t} (
     namespace   text        NOT NULL,
@@ -774,15 +812,19 @@ impl Sql {
     received_at timestamptz NOT NULL,
     client_ip   inet,
     body        bytea       NOT NULL,
+    scheme      text,
     attempts    integer     NOT NULL DEFAULT 0,
     token       bytea,
     last_error  text,
+    attempt_log jsonb       NOT NULL DEFAULT '[]',
     accepted_at timestamptz NOT NULL,
     due_at      timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
     done_at     timestamptz,
     PRIMARY KEY (namespace, key)
 );
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS scheme text;
+ALTER TABLE {t} ADD COLUMN IF NOT EXISTS attempt_log jsonb NOT NULL DEFAULT '[]';
 CREATE INDEX IF NOT EXISTS {name}_active_idx ON {t} (namespace, due_at, seq) WHERE {active};
 CREATE INDEX IF NOT EXISTS {name}_state_idx ON {t} (namespace, state, seq);
 CREATE INDEX IF NOT EXISTS {name}_id_idx ON {t} (namespace, id, seq);
@@ -802,7 +844,7 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
         let accept = format!(
             "WITH input AS MATERIALIZED (
     SELECT * FROM unnest($5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[],
-        $10::bigint[], $11::timestamptz[], $12::inet[], $13::bytea[])
+        $10::bigint[], $11::timestamptz[], $12::inet[], $13::bytea[], $14::text[])
         WITH ORDINALITY AS d(key, {delivery}, n)
 ), counted AS MATERIALIZED (
     SELECT CASE WHEN $2::boolean THEN (SELECT count(*) FROM (
@@ -832,6 +874,7 @@ CREATE INDEX IF NOT EXISTS {name}_done_idx ON {t} (namespace, done_at) WHERE sta
         dedupe_key = excluded.dedupe_key, event_type = excluded.event_type,
         version = excluded.version, sent_at = excluded.sent_at,
         received_at = excluded.received_at, client_ip = excluded.client_ip, body = excluded.body,
+        scheme = excluded.scheme, attempt_log = '[]',
         attempts = 0, token = NULL, last_error = NULL, accepted_at = excluded.accepted_at,
         due_at = excluded.due_at, updated_at = excluded.updated_at, done_at = NULL
     WHERE cur.state = 'done' AND cur.done_at <= now() - {retained}
@@ -843,7 +886,14 @@ LEFT JOIN kept ON kept.key = placed.key"
         );
 
         // $1 namespace, $2 how many, $3 one fresh token each, $4 the lease
-        // in ms. Rows another replica is leasing are skipped.
+        // in ms. Rows another replica is leasing are skipped. A row still
+        // leased lost its lease: that attempt is logged as lost, when the
+        // lease ran out (the old `due_at`: on the right of SET, a column is
+        // the row's value before the update).
+        let lost = log_with(
+            "jsonb_build_object('n', cur.attempts, 'outcome', 'lost', \
+             'at', floor(extract(epoch FROM cur.due_at) * 1000)::bigint)",
+        );
         let lease = format!(
             "WITH due AS MATERIALIZED (
     SELECT key, due_at, seq FROM {t}
@@ -855,34 +905,44 @@ LEFT JOIN kept ON kept.key = placed.key"
     SELECT key, row_number() OVER (ORDER BY due_at, seq) AS n FROM due
 )
 UPDATE {t} AS cur SET state = 'leased', attempts = cur.attempts + 1,
-    token = ($3::bytea[])[picked.n::int], due_at = now() + {lease_for}, updated_at = now()
+    token = ($3::bytea[])[picked.n::int], due_at = now() + {lease_for}, updated_at = now(),
+    attempt_log = CASE WHEN cur.state = 'leased' THEN {lost} ELSE cur.attempt_log END
 FROM picked
 WHERE cur.namespace = $1::text AND cur.key = picked.key
 RETURNING picked.n, {}, cur.attempts",
             DELIVERY_COLUMNS.map(|c| format!("cur.{c}")).join(", ")
         );
 
-        // $1 namespace, $2 key digest, $3 token, then each its own.
+        // $1 namespace, $2 key digest, $3 token, then each its own; the
+        // attempt's record comes as JSON text.
         let held =
             "namespace = $1::text AND key = $2::bytea AND state = 'leased' AND token = $3::bytea";
         let renew = format!("UPDATE {t} SET due_at = now() + {lease_for} WHERE {held}");
         let complete = format!(
-            "UPDATE {t} SET state = 'done', done_at = now(), updated_at = now(), token = NULL
-WHERE {held}"
+            "UPDATE {t} SET state = 'done', done_at = now(), updated_at = now(), token = NULL,
+    attempt_log = {}
+WHERE {held}",
+            log_with("$4::text::jsonb")
         );
         let retry = format!(
             "UPDATE {t} SET state = 'retrying', due_at = now() + {delay}, last_error = $5::text,
-    updated_at = now(), token = NULL
-WHERE {held}"
+    updated_at = now(), token = NULL, attempt_log = {}
+WHERE {held}",
+            log_with("$6::text::jsonb")
         );
         let dead_letter = format!(
-            "UPDATE {t} SET state = 'dead', last_error = $4::text, updated_at = now(), token = NULL
-WHERE {held}"
+            "UPDATE {t} SET state = 'dead', last_error = $4::text, updated_at = now(), token = NULL,
+    attempt_log = {}
+WHERE {held}",
+            log_with("$5::text::jsonb")
         );
+        // $4 the attempt's record, or NULL for one never started.
         let abandon = format!(
             "UPDATE {t} SET state = 'pending', due_at = now(), attempts = greatest(attempts - 1, 0),
-    updated_at = now(), token = NULL
-WHERE {held}"
+    updated_at = now(), token = NULL,
+    attempt_log = CASE WHEN $4::text IS NULL THEN attempt_log ELSE {} END
+WHERE {held}",
+            log_with("$4::text::jsonb")
         );
 
         // $1 namespace, $2 event id: the latest delivery with it.
@@ -1018,9 +1078,14 @@ impl Inbox for PostgresInbox {
         })
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            let done = self.finish("complete", &self.sql.complete, lease, &[]).await?;
+            let line = attempt.to_json();
+            let done = self.finish("complete", &self.sql.complete, lease, &[&line]).await?;
             if done {
                 self.active.add(-1);
             }
@@ -1032,21 +1097,23 @@ impl Inbox for PostgresInbox {
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            let delay_ms = whole_millis(delay);
-            self.finish("retry", &self.sql.retry, lease, &[&delay_ms, &error]).await
+            let (delay_ms, error, line) = (whole_millis(delay), attempt.error(), attempt.to_json());
+            self.finish("retry", &self.sql.retry, lease, &[&delay_ms, &error, &line]).await
         })
     }
 
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            let dead = self.finish("dead_letter", &self.sql.dead_letter, lease, &[&error]).await?;
+            let (error, line) = (attempt.error(), attempt.to_json());
+            let dead =
+                self.finish("dead_letter", &self.sql.dead_letter, lease, &[&error, &line]).await?;
             if dead {
                 self.active.add(-1);
             }
@@ -1054,8 +1121,15 @@ impl Inbox for PostgresInbox {
         })
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        Box::pin(self.finish("abandon", &self.sql.abandon, lease, &[]))
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        Box::pin(async move {
+            let line = attempt.map(AttemptRecord::to_json);
+            self.finish("abandon", &self.sql.abandon, lease, &[&line]).await
+        })
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {

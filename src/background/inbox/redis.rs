@@ -11,9 +11,10 @@ use ::redis::aio::ConnectionManager;
 use ::redis::{FromRedisValue, Script, ScriptInvocation};
 use bytes::Bytes;
 
+use super::attempt::parse_lines;
 use super::{
-    Accept, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats, Lease, Leased,
-    Page, Record, Replay, State,
+    Accept, AttemptRecord, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats,
+    Lease, Leased, Page, Record, Replay, State,
 };
 use crate::backend::redis::{
     DEFAULT_KEY_PREFIX, DEFAULT_NAMESPACE, DEFAULT_TIMEOUT, Source, bounded, digest_hex, ping,
@@ -38,9 +39,15 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 60 * 60 * 1000;
 const FIXED_KEYS: [&str; 9] =
     ["due", "pending", "leased", "retrying", "dead", "done", "ids", "done-ids", "seq"];
 
-/// Names the keys, reads the server's clock, and moves a delivery between
-/// the per-state sets. `ARGV[1]` is the prefix of the delivery hashes.
+/// Names the keys, reads the server's clock, moves a delivery between the
+/// per-state sets, and adds to its attempt log. `ARGV[1]` is the prefix of
+/// the delivery hashes.
+///
+/// The attempt log is the hash's `log` field: one JSON record a line,
+/// oldest first, the last `MAX_LOG` ([`MAX_ATTEMPT_LOG`](super::MAX_ATTEMPT_LOG));
+/// a line is added, and the first dropped, without parsing the JSON.
 const PRELUDE: &str = r"
+local MAX_LOG = 20
 local DUE, DONE, IDS, DONE_IDS, SEQ = KEYS[1], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local SETS = { pending = KEYS[2], leased = KEYS[3], retrying = KEYS[4], dead = KEYS[5] }
 local PREFIX = ARGV[1]
@@ -58,11 +65,25 @@ local function held(d, token)
     local f = redis.call('HMGET', d, 'state', 'token')
     return f[1] == 'leased' and f[2] == token
 end
+local function log_attempt(d, line)
+    if line == nil or line == '' then return end
+    local log = redis.call('HGET', d, 'log')
+    if not log or log == '' then
+        log = line
+    else
+        local _, lines = string.gsub(log, '\n', '')
+        if lines >= MAX_LOG - 1 then
+            log = string.sub(log, string.find(log, '\n', 1, true) + 1)
+        end
+        log = log .. '\n' .. line
+    end
+    redis.call('HSET', d, 'log', log)
+end
 ";
 
 /// The dedupe check and the write, in one step. `ARGV`: 2 digest, 3 key,
 /// 4 id, 5 type, 6 version, 7 ts, 8 received_at, 9 client_ip, 10 body,
-/// 11 capacity.
+/// 11 capacity, 12 scheme.
 static ACCEPT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -83,7 +104,7 @@ redis.call('ZADD', SETS.pending, seq, digest)
 redis.call('HSET', d, 'id', id, 'key', ARGV[3], 'type', ARGV[5], 'version', ARGV[6],
     'ts', ARGV[7], 'received_at', ARGV[8], 'client_ip', ARGV[9], 'body', ARGV[10],
     'state', 'pending', 'attempts', '0', 'due', now, 'seq', n(seq), 'accepted', now,
-    'updated', now)
+    'updated', now, 'scheme', ARGV[12])
 redis.call('HSET', IDS, id, digest)
 return 'accepted'
 ",
@@ -91,10 +112,11 @@ return 'accepted'
 });
 
 /// Leases what is due, oldest first. `ARGV`: 2 max, 3 lease ms, 4… one
-/// fresh token per delivery.
+/// fresh token per delivery. One still leased lost its lease: that
+/// attempt is logged as lost, when its lease ran out.
 static LEASE: LazyLock<Script> = LazyLock::new(|| {
     script(
-        r"
+        r#"
 local now = now_ms()
 local expiry = n(now + tonumber(ARGV[3]))
 local due = redis.call('ZRANGEBYSCORE', DUE, '-inf', n(now), 'LIMIT', 0, tonumber(ARGV[2]))
@@ -102,8 +124,12 @@ local out = {}
 for i, member in ipairs(due) do
     local digest = string.sub(member, 17)
     local d = PREFIX .. digest
-    local f = redis.call('HMGET', d, 'state', 'seq')
+    local f = redis.call('HMGET', d, 'state', 'seq', 'attempts', 'due')
     if f[1] == 'pending' or f[1] == 'retrying' or f[1] == 'leased' then
+        if f[1] == 'leased' then
+            log_attempt(d, string.format('{"n":%d,"at":%d,"outcome":"lost"}',
+                tonumber(f[3]), tonumber(f[4])))
+        end
         move(digest, f[2], f[1], 'leased')
         redis.call('ZADD', DUE, expiry, member)
         redis.call('HINCRBY', d, 'attempts', 1)
@@ -115,7 +141,7 @@ for i, member in ipairs(due) do
     end
 end
 return out
-",
+"#,
     )
 });
 
@@ -134,7 +160,7 @@ return 1
 });
 
 /// Done: out of the due set, remembered (without its body) for the
-/// retention. `ARGV`: 2 token, 3 retain ms.
+/// retention. `ARGV`: 2 token, 3 retain ms, 4 the attempt's log line.
 static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -147,6 +173,7 @@ redis.call('ZREM', DUE, slot(f[1], digest))
 move(digest, f[1], 'leased', 'done')
 redis.call('HDEL', d, 'body', 'token')
 redis.call('HSET', d, 'state', 'done', 'due', now, 'updated', now)
+log_attempt(d, ARGV[4])
 redis.call('PEXPIRE', d, ARGV[3])
 redis.call('ZADD', DONE, now, digest)
 redis.call('HSET', DONE_IDS, digest, f[2])
@@ -155,7 +182,8 @@ return 1
     )
 });
 
-/// `ARGV`: 2 token, 3 delay ms, 4 error.
+/// `ARGV`: 2 token, 3 delay ms, 4 error (empty for none), 5 the attempt's
+/// log line.
 static RETRY: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -169,12 +197,13 @@ redis.call('ZADD', DUE, due, slot(seq, digest))
 move(digest, seq, 'leased', 'retrying')
 redis.call('HDEL', d, 'token')
 redis.call('HSET', d, 'state', 'retrying', 'due', due, 'updated', n(now), 'last_error', ARGV[4])
+log_attempt(d, ARGV[5])
 return 1
 ",
     )
 });
 
-/// `ARGV`: 2 token, 3 error.
+/// `ARGV`: 2 token, 3 error (empty for none), 4 the attempt's log line.
 static DEAD_LETTER: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -187,12 +216,14 @@ redis.call('ZREM', DUE, slot(seq, digest))
 move(digest, seq, 'leased', 'dead')
 redis.call('HDEL', d, 'token')
 redis.call('HSET', d, 'state', 'dead', 'due', now, 'updated', now, 'last_error', ARGV[3])
+log_attempt(d, ARGV[4])
 return 1
 ",
     )
 });
 
-/// `ARGV`: 2 token.
+/// `ARGV`: 2 token, 3 the attempt's log line (empty for one never
+/// started).
 static ABANDON: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -206,6 +237,7 @@ move(digest, f[1], 'leased', 'pending')
 redis.call('HDEL', d, 'token')
 redis.call('HSET', d, 'state', 'pending', 'due', now, 'updated', now,
     'attempts', n(math.max(0, tonumber(f[2]) - 1)))
+log_attempt(d, ARGV[3])
 return 1
 ",
     )
@@ -585,7 +617,8 @@ impl RedisInbox {
             .arg(received.to_string())
             .arg(delivery.client_ip().map(|ip| ip.to_string()).unwrap_or_default())
             .arg(delivery.body().as_ref())
-            .arg(self.capacity);
+            .arg(self.capacity)
+            .arg(delivery.scheme().unwrap_or_default());
         let outcome: String = self.run("accept", &call).await?;
         match outcome.as_str() {
             "accepted" => Ok(Accept::Accepted),
@@ -745,11 +778,16 @@ impl Fields {
         let client_ip = self.optional("client_ip")?.map(str::parse::<IpAddr>).transpose();
         let client_ip = client_ip.map_err(|_| InboxError::new("malformed client_ip in redis"))?;
         let received_at = time_from_millis(self.number("received_at")?);
-        Ok(Delivery::new(self.text("id")?, self.text("type")?, self.text("version")?, body)
-            .with_dedupe_key(self.text("key")?)
-            .with_timestamp(timestamp)
-            .with_client_ip(client_ip)
-            .with_received_at(received_at))
+        let delivery =
+            Delivery::new(self.text("id")?, self.text("type")?, self.text("version")?, body)
+                .with_dedupe_key(self.text("key")?)
+                .with_timestamp(timestamp)
+                .with_client_ip(client_ip)
+                .with_received_at(received_at);
+        Ok(match self.optional("scheme")? {
+            Some(scheme) => delivery.with_scheme(scheme.to_owned()),
+            None => delivery,
+        })
     }
 
     fn take_record(&mut self) -> Result<Record, InboxError> {
@@ -758,11 +796,20 @@ impl Fields {
         let due_at = matches!(state, State::Retrying | State::Leased)
             .then(|| self.number("due").map(time_from_millis))
             .transpose()?;
-        let last_error = self.0.get("last_error").map(|e| String::from_utf8_lossy(e).into_owned());
+        let last_error = self
+            .0
+            .get("last_error")
+            .filter(|e| !e.is_empty())
+            .map(|e| String::from_utf8_lossy(e).into_owned());
+        let log = match self.optional("log")? {
+            Some(lines) => parse_lines(lines)?,
+            None => Vec::new(),
+        };
         Ok(Record::new(Arc::new(delivery), state, self.number("attempts")?)
             .with_last_error(last_error)
             .with_due_at(due_at)
-            .with_updated_at(time_from_millis(self.number("updated")?)))
+            .with_updated_at(time_from_millis(self.number("updated")?))
+            .with_attempt_log(log))
     }
 }
 
@@ -894,9 +941,14 @@ impl Inbox for RedisInbox {
         })
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            self.finish("complete", &COMPLETE, lease, &[&millis(self.retain).to_string()]).await
+            let (retain, line) = (millis(self.retain).to_string(), attempt.to_json());
+            self.finish("complete", &COMPLETE, lease, &[&retain, &line]).await
         })
     }
 
@@ -904,23 +956,35 @@ impl Inbox for RedisInbox {
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         Box::pin(async move {
-            self.finish("retry", &RETRY, lease, &[&millis(delay).to_string(), error]).await
+            let (delay, line) = (millis(delay).to_string(), attempt.to_json());
+            let error = attempt.error().unwrap_or_default();
+            self.finish("retry", &RETRY, lease, &[&delay, error, &line]).await
         })
     }
 
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        Box::pin(async move { self.finish("dead letter", &DEAD_LETTER, lease, &[error]).await })
+        Box::pin(async move {
+            let (error, line) = (attempt.error().unwrap_or_default(), attempt.to_json());
+            self.finish("dead letter", &DEAD_LETTER, lease, &[error, &line]).await
+        })
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        Box::pin(async move { self.finish("abandon", &ABANDON, lease, &[]).await })
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        Box::pin(async move {
+            let line = attempt.map(AttemptRecord::to_json).unwrap_or_default();
+            self.finish("abandon", &ABANDON, lease, &[&line]).await
+        })
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
@@ -968,5 +1032,16 @@ impl Inbox for RedisInbox {
 
     fn is_durable(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scripts_keep_as_many_attempts_as_the_inbox_promises() {
+        let bound = format!("local MAX_LOG = {}\n", super::super::MAX_ATTEMPT_LOG);
+        assert!(PRELUDE.contains(&bound), "{PRELUDE}");
     }
 }

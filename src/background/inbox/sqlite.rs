@@ -15,9 +15,10 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Statement, params};
 use tokio::sync::mpsc;
 
+use super::attempt::parse_lines;
 use super::{
-    Accept, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats, Lease, Leased,
-    Page, Record, Replay, State,
+    Accept, AttemptRecord, Cursor, DEFAULT_CAPACITY, DEFAULT_RETAIN, Inbox, InboxError, InboxStats,
+    Lease, Leased, MAX_ATTEMPT_LOG, Page, Record, Replay, State,
 };
 use crate::backend::whole_millis;
 use crate::background::event::Delivery;
@@ -31,7 +32,7 @@ const QUEUED_BATCHES: usize = 4;
 const PURGE_BATCH: i64 = 1_000;
 
 /// The schema version this code writes, kept in the file's `user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Schema version 2. What a delivery was sent as never changes once it is
 /// accepted, and is kept apart from its state, which changes with every
@@ -84,11 +85,39 @@ CREATE TABLE hookwarden_meta (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// From schema version 2 to 3: the delivery records. The scheme that
+/// verified a delivery is kept with what it was sent as; its attempt log
+/// with its state, which every outcome rewrites anyway: one JSON record a
+/// line, oldest first, the last [`MAX_ATTEMPT_LOG`] (a line is added and
+/// the first dropped in SQL, without parsing the JSON). Rows written by
+/// version 2 have neither (`NULL`). Adding a column rewrites no row, so
+/// the step is quick whatever the file holds.
+const SCHEMA_V3_STEP: &str = "
+ALTER TABLE hookwarden_delivery ADD COLUMN scheme TEXT;
+ALTER TABLE hookwarden_state ADD COLUMN attempt_log TEXT;
+";
+
 /// The columns [`read_record`] reads, in its order, from the delivery
-/// table as `d` joined with the state table as `s`.
+/// table as `d` joined with the state table as `s`: all but the attempt
+/// log, which leasing does not need.
 const COLUMNS: &str = "d.seq, d.dedupe_key, d.id, d.event_type, d.version, d.timestamp, \
                        d.received_at, d.client_ip, d.body, s.state, s.attempts, s.last_error, \
-                       s.due_at, s.updated_at";
+                       s.due_at, s.updated_at, d.scheme";
+/// [`COLUMNS`] and the attempt log, as [`read_full_record`] reads them.
+const RECORD_COLUMNS: &str = "d.seq, d.dedupe_key, d.id, d.event_type, d.version, d.timestamp, \
+                              d.received_at, d.client_ip, d.body, s.state, s.attempts, \
+                              s.last_error, s.due_at, s.updated_at, d.scheme, s.attempt_log";
+/// The attempt log with the record in parameter `?{0}` added as its last
+/// line, and its first dropped once it holds [`MAX_ATTEMPT_LOG`].
+fn log_with(param: u8) -> String {
+    let full = MAX_ATTEMPT_LOG - 1;
+    format!(
+        "CASE WHEN attempt_log IS NULL OR attempt_log = '' THEN ?{param} \
+         WHEN length(attempt_log) - length(replace(attempt_log, char(10), '')) >= {full} \
+         THEN substr(attempt_log, instr(attempt_log, char(10)) + 1) || char(10) || ?{param} \
+         ELSE attempt_log || char(10) || ?{param} END"
+    )
+}
 /// The two tables joined, for [`COLUMNS`].
 const JOINED: &str = "hookwarden_state s JOIN hookwarden_delivery d ON d.seq = s.seq";
 
@@ -98,8 +127,14 @@ const JOINED: &str = "hookwarden_state s JOIN hookwarden_delivery d ON d.seq = s
 /// * The file is in WAL mode with `synchronous=FULL`: a delivery is
 ///   acknowledged only once its transaction is on disk. Its schema is
 ///   created when the file is opened (idempotently) and versioned in the
-///   file's `user_version`; a file written by a newer schema, or by the
-///   unreleased schema 1, is refused and left as it is.
+///   file's `user_version`; a file of an older schema is migrated in place
+///   (version 2 to 3 adds the delivery records' columns), while a file
+///   written by a newer schema, or by the unreleased schema 1, is refused
+///   and left as it is.
+/// * Each delivery keeps its record: the scheme that verified it, its
+///   client address and received time, and its attempt log, written with
+///   each outcome in the same statement as the change of state (see
+///   [`Record`]).
 /// * **Group commit.** Every write (accept, lease, and each change of a
 ///   delivery's state) goes to one writer thread, which owns the write
 ///   connection. It takes every write waiting (up to
@@ -583,8 +618,13 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), InboxError> {
         conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(fail)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(fail)?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V2).map_err(fail)?;
+        // A new file gets version 2, then every step after it, in this
+        // transaction: the same schema as a file migrated from version 2.
+        0 | 2 => {
+            if version == 0 {
+                tx.execute_batch(SCHEMA_V2).map_err(fail)?;
+            }
+            tx.execute_batch(SCHEMA_V3_STEP).map_err(fail)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(fail)?;
         }
         // Later versions migrate step by step from here.
@@ -709,11 +749,15 @@ struct Statements<'c> {
     insert_state: Statement<'c>,
     due: Statement<'c>,
     take: Statement<'c>,
+    /// `take` for a delivery whose lease ran out: logs the lost attempt.
+    take_lost: Statement<'c>,
     renew: Statement<'c>,
     complete: Statement<'c>,
     retry: Statement<'c>,
     dead_letter: Statement<'c>,
     abandon: Statement<'c>,
+    /// `abandon` of an attempt that had started: logs it.
+    abandon_logged: Statement<'c>,
     latest: Statement<'c>,
     replay: Statement<'c>,
     purge_deliveries: Statement<'c>,
@@ -747,8 +791,8 @@ impl<'c> Statements<'c> {
             )?,
             insert_delivery: conn.prepare(
                 "INSERT INTO hookwarden_delivery (seq, dedupe_key, id, event_type, version, \
-                 timestamp, received_at, client_ip, body, accepted_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 timestamp, received_at, client_ip, body, accepted_at, scheme) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT (dedupe_key) DO NOTHING",
             )?,
             insert_state: conn.prepare(
@@ -763,24 +807,37 @@ impl<'c> Statements<'c> {
                 "UPDATE hookwarden_state SET state = 'leased', attempts = attempts + 1, \
                  due_at = ?1, token = ?2, updated_at = ?3 WHERE seq = ?4",
             )?,
+            take_lost: conn.prepare(&format!(
+                "UPDATE hookwarden_state SET state = 'leased', attempts = attempts + 1, \
+                 due_at = ?1, token = ?2, updated_at = ?3, attempt_log = {} WHERE seq = ?4",
+                log_with(5)
+            ))?,
             renew: conn.prepare(&format!(
                 "UPDATE hookwarden_state SET due_at = ?3, updated_at = ?4 {HELD}"
             ))?,
             complete: conn.prepare(&format!(
                 "UPDATE hookwarden_state SET state = 'done', due_at = NULL, token = NULL, \
-                 done_at = ?3, updated_at = ?3 {HELD}"
+                 done_at = ?3, updated_at = ?3, attempt_log = {} {HELD}",
+                log_with(4)
             ))?,
             retry: conn.prepare(&format!(
                 "UPDATE hookwarden_state SET state = 'retrying', due_at = ?3, token = NULL, \
-                 last_error = ?4, updated_at = ?5 {HELD}"
+                 last_error = ?4, updated_at = ?5, attempt_log = {} {HELD}",
+                log_with(6)
             ))?,
             dead_letter: conn.prepare(&format!(
                 "UPDATE hookwarden_state SET state = 'dead', due_at = NULL, token = NULL, \
-                 last_error = ?3, updated_at = ?4 {HELD}"
+                 last_error = ?3, updated_at = ?4, attempt_log = {} {HELD}",
+                log_with(5)
             ))?,
             abandon: conn.prepare(&format!(
                 "UPDATE hookwarden_state SET state = 'pending', due_at = ?3, token = NULL, \
                  attempts = MAX(attempts - 1, 0), updated_at = ?3 {HELD}"
+            ))?,
+            abandon_logged: conn.prepare(&format!(
+                "UPDATE hookwarden_state SET state = 'pending', due_at = ?3, token = NULL, \
+                 attempts = MAX(attempts - 1, 0), updated_at = ?3, attempt_log = {} {HELD}",
+                log_with(4)
             ))?,
             latest: conn.prepare(&format!(
                 "SELECT s.seq, s.state FROM {JOINED} \
@@ -911,6 +968,7 @@ impl Writer<'_> {
             client_ip,
             &delivery.body()[..],
             now,
+            delivery.scheme(),
         ])?;
         if inserted == 0 {
             return Ok(false);
@@ -949,7 +1007,14 @@ impl Writer<'_> {
         for (seq, record) in due {
             let lease = Lease::random(record.delivery.dedupe_key());
             let token = lease.token().to_be_bytes();
-            self.stmts.take.execute(params![until, &token[..], now, seq])?;
+            match record.due_at.filter(|_| record.state == State::Leased) {
+                // Its lease ran out before its worker reported.
+                Some(ran_out) => {
+                    let lost = AttemptRecord::lost(record.attempts, ran_out).to_json();
+                    self.stmts.take_lost.execute(params![until, &token[..], now, seq, lost])?
+                }
+                None => self.stmts.take.execute(params![until, &token[..], now, seq])?,
+            };
             leased.push(Leased {
                 delivery: record.delivery,
                 attempt: record.attempts.saturating_add(1),
@@ -967,33 +1032,54 @@ impl Writer<'_> {
         Ok(changed == 1)
     }
 
-    fn complete(&mut self, lease: &Lease) -> rusqlite::Result<bool> {
+    fn complete(&mut self, lease: &Lease, attempt: &str) -> rusqlite::Result<bool> {
         let token = lease.token().to_be_bytes();
-        let changed = self.stmts.complete.execute(params![lease.key(), &token[..], now_ms()])?;
+        let changed =
+            self.stmts.complete.execute(params![lease.key(), &token[..], now_ms(), attempt])?;
         self.active = self.active.saturating_sub(changed as u64);
         Ok(changed == 1)
     }
 
-    fn retry(&mut self, lease: &Lease, delay: Duration, error: &str) -> rusqlite::Result<bool> {
+    fn retry(
+        &mut self,
+        lease: &Lease,
+        delay: Duration,
+        attempt: &Logged,
+    ) -> rusqlite::Result<bool> {
         let now = now_ms();
         let due = now.saturating_add(whole_millis(delay));
         let token = lease.token().to_be_bytes();
+        let (error, line) = (attempt.error.as_deref(), &attempt.line);
         let changed =
-            self.stmts.retry.execute(params![lease.key(), &token[..], due, error, now])?;
+            self.stmts.retry.execute(params![lease.key(), &token[..], due, error, now, line])?;
         Ok(changed == 1)
     }
 
-    fn dead_letter(&mut self, lease: &Lease, error: &str) -> rusqlite::Result<bool> {
+    fn dead_letter(&mut self, lease: &Lease, attempt: &Logged) -> rusqlite::Result<bool> {
         let token = lease.token().to_be_bytes();
-        let changed =
-            self.stmts.dead_letter.execute(params![lease.key(), &token[..], error, now_ms()])?;
+        let (error, line) = (attempt.error.as_deref(), &attempt.line);
+        let changed = self.stmts.dead_letter.execute(params![
+            lease.key(),
+            &token[..],
+            error,
+            now_ms(),
+            line
+        ])?;
         self.active = self.active.saturating_sub(changed as u64);
         Ok(changed == 1)
     }
 
-    fn abandon(&mut self, lease: &Lease) -> rusqlite::Result<bool> {
+    fn abandon(&mut self, lease: &Lease, attempt: Option<&str>) -> rusqlite::Result<bool> {
         let token = lease.token().to_be_bytes();
-        let changed = self.stmts.abandon.execute(params![lease.key(), &token[..], now_ms()])?;
+        let changed = match attempt {
+            None => self.stmts.abandon.execute(params![lease.key(), &token[..], now_ms()])?,
+            Some(line) => self.stmts.abandon_logged.execute(params![
+                lease.key(),
+                &token[..],
+                now_ms(),
+                line
+            ])?,
+        };
         Ok(changed == 1)
     }
 
@@ -1030,10 +1116,10 @@ impl Writer<'_> {
 
 fn get(conn: &Connection, id: &str, forgotten_before: i64) -> rusqlite::Result<Option<Record>> {
     conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM {JOINED} \
+        "SELECT {RECORD_COLUMNS} FROM {JOINED} \
          WHERE d.id = ?1 AND (s.done_at IS NULL OR s.done_at > ?2) ORDER BY d.seq DESC LIMIT 1"
     ))?
-    .query_row(params![id, forgotten_before], read_record)
+    .query_row(params![id, forgotten_before], read_full_record)
     .optional()
     .map(|found| found.map(|(_, record)| record))
 }
@@ -1064,16 +1150,17 @@ fn list(
         State::Done => (JOINED, "s.done_at > ?3 AND s.state"),
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM {from} WHERE {state_is} = '{}' AND s.seq > ?1 \
+        "SELECT {RECORD_COLUMNS} FROM {from} WHERE {state_is} = '{}' AND s.seq > ?1 \
          ORDER BY s.seq LIMIT ?2",
         state.as_str()
     ))?;
     let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
     let rows = if state == State::Done {
-        stmt.query_map(params![after, fetch, forgotten_before], read_record)?
+        stmt.query_map(params![after, fetch, forgotten_before], read_full_record)?
             .collect::<rusqlite::Result<Vec<_>>>()?
     } else {
-        stmt.query_map(params![after, fetch], read_record)?.collect::<rusqlite::Result<Vec<_>>>()?
+        stmt.query_map(params![after, fetch], read_full_record)?
+            .collect::<rusqlite::Result<Vec<_>>>()?
     };
     let mut rows = rows;
     let more = rows.len() > limit;
@@ -1139,6 +1226,10 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<(i64, Record)> {
     .with_timestamp(timestamp.map(|t| t as u64))
     .with_client_ip(client_ip)
     .with_received_at(from_ms(row.get(6)?));
+    let delivery = match row.get::<_, Option<String>>(14)? {
+        Some(scheme) => delivery.with_scheme(scheme),
+        None => delivery,
+    };
     let state = parse_state(row, 9)?;
     let attempts = u32::try_from(row.get::<_, i64>(10)?).unwrap_or(0);
     let due_at = row
@@ -1150,6 +1241,31 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<(i64, Record)> {
         .with_due_at(due_at)
         .with_updated_at(from_ms(row.get(13)?));
     Ok((row.get(0)?, record))
+}
+
+/// Reads a row of [`RECORD_COLUMNS`]: its sequence number and the record,
+/// with its attempt log.
+fn read_full_record(row: &Row<'_>) -> rusqlite::Result<(i64, Record)> {
+    let (seq, record) = read_record(row)?;
+    let log = match row.get::<_, Option<String>>(15)? {
+        None => Vec::new(),
+        Some(lines) => parse_lines(&lines)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(15, Type::Text, Box::new(e)))?,
+    };
+    Ok((seq, record.with_attempt_log(log)))
+}
+
+/// A failed attempt as the writer keeps it: its error (the record's
+/// `last_error`) and its line of the attempt log.
+struct Logged {
+    error: Option<String>,
+    line: String,
+}
+
+impl Logged {
+    fn new(attempt: &AttemptRecord) -> Self {
+        Self { error: attempt.error().map(str::to_owned), line: attempt.to_json() }
+    }
 }
 
 fn parse_state(row: &Row<'_>, column: usize) -> rusqlite::Result<State> {
@@ -1244,33 +1360,41 @@ impl Inbox for SqliteInbox {
         Box::pin(self.write("renew", move |w| w.renew(&lease, lease_for)))
     }
 
-    fn complete<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let lease = lease.clone();
-        Box::pin(self.write("complete", move |w| w.complete(&lease)))
+    fn complete<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: &'a AttemptRecord,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        let (lease, line) = (lease.clone(), attempt.to_json());
+        Box::pin(self.write("complete", move |w| w.complete(&lease, &line)))
     }
 
     fn retry<'a>(
         &'a self,
         lease: &'a Lease,
         delay: Duration,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let (lease, error) = (lease.clone(), error.to_owned());
-        Box::pin(self.write("retry", move |w| w.retry(&lease, delay, &error)))
+        let (lease, attempt) = (lease.clone(), Logged::new(attempt));
+        Box::pin(self.write("retry", move |w| w.retry(&lease, delay, &attempt)))
     }
 
     fn dead_letter<'a>(
         &'a self,
         lease: &'a Lease,
-        error: &'a str,
+        attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let (lease, error) = (lease.clone(), error.to_owned());
-        Box::pin(self.write("dead letter", move |w| w.dead_letter(&lease, &error)))
+        let (lease, attempt) = (lease.clone(), Logged::new(attempt));
+        Box::pin(self.write("dead letter", move |w| w.dead_letter(&lease, &attempt)))
     }
 
-    fn abandon<'a>(&'a self, lease: &'a Lease) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let lease = lease.clone();
-        Box::pin(self.write("abandon", move |w| w.abandon(&lease)))
+    fn abandon<'a>(
+        &'a self,
+        lease: &'a Lease,
+        attempt: Option<&'a AttemptRecord>,
+    ) -> BoxFuture<'a, Result<bool, InboxError>> {
+        let (lease, line) = (lease.clone(), attempt.map(AttemptRecord::to_json));
+        Box::pin(self.write("abandon", move |w| w.abandon(&lease, line.as_deref())))
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
