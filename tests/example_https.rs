@@ -214,6 +214,12 @@ fn tls_flags_go_together() {
     }
 }
 
+#[cfg(not(feature = "tls"))]
+#[test]
+fn the_example_serves_https_with_the_tls_feature() {
+    common::skip("the example over HTTPS: built without the `tls` feature");
+}
+
 #[cfg(feature = "tls")]
 mod tls {
     use std::path::Path;
