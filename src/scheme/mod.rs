@@ -455,6 +455,18 @@ where
     Ok(parsed)
 }
 
+/// Checks a signature against every public key, with no early exit (public
+/// data, but the same habit as the MAC checks), as a scheme with key pairs
+/// answers: [`VerifyError::InvalidSignature`] when no key verifies it.
+#[cfg(any(feature = "ed25519", feature = "p256"))]
+pub(crate) fn check_every_key<K>(
+    keys: &[K],
+    verifies: impl Fn(&K) -> bool,
+) -> Result<(), VerifyError> {
+    let matched = keys.iter().fold(false, |matched, key| matched | verifies(key));
+    if matched { Ok(()) } else { Err(VerifyError::InvalidSignature) }
+}
+
 /// Slack's signature, which Zoom copied: `v0=<hex>` in `signature`, over
 /// `v0:{timestamp}:{body}` with the Unix timestamp in `timestamp`. Returns
 /// the checked timestamp.

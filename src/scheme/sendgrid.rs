@@ -113,16 +113,10 @@ impl Scheme for SendGrid {
         let (signature, raw_ts, timestamp) = signed_headers(request)?;
         // Hashed once, piece by piece; checked against every key.
         let digest = Sha256::new().chain_update(raw_ts).chain_update(request.body()).finalize();
-        let mut matched = false;
-        for key in &self.public_keys {
-            // Public-key checks leak nothing secret; still, check all.
-            matched |= key.verify_prehash(&digest, &signature).is_ok();
-        }
-        if matched {
-            Ok(Verified::new(NAME).with_timestamp(timestamp))
-        } else {
-            Err(VerifyError::InvalidSignature)
-        }
+        super::check_every_key(&self.public_keys, |key| {
+            key.verify_prehash(&digest, &signature).is_ok()
+        })?;
+        Ok(Verified::new(NAME).with_timestamp(timestamp))
     }
 
     fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
