@@ -70,16 +70,15 @@ fn contender(mode: &str) -> Contender {
             let handled = Arc::new(AtomicU64::new(0));
             let counter = handled.clone();
             // The same typed decode as the handwritten receiver's.
-            let router =
-                EventRouter::new().catch_all(move |event: Event<handwritten::Ping>| {
-                    let counter = counter.clone();
-                    async move {
-                        let ping = event.payload();
-                        black_box((&ping.kind, &ping.data.id, ping.data.seq, &ping.data.pad));
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        Ok::<_, std::convert::Infallible>(())
-                    }
-                });
+            let router = EventRouter::new().catch_all(move |event: Event<handwritten::Ping>| {
+                let counter = counter.clone();
+                async move {
+                    let ping = event.payload();
+                    black_box((&ping.kind, &ping.data.id, ping.data.seq, &ping.data.pad));
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    Ok::<_, std::convert::Infallible>(())
+                }
+            });
             let allowlist = IpAllowlistLayer::new(["127.0.0.0/8", "::1/128"])
                 .expect("valid ranges")
                 .peer_addr_from(|info: &ConnectInfo<SocketAddr>| info.ip());

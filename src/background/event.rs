@@ -174,6 +174,16 @@ impl Delivery {
     pub fn dedupe_key(&self) -> &str {
         self.dedupe_key.as_deref().unwrap_or(&self.id)
     }
+
+    /// [`dedupe_key`](Self::dedupe_key), shared rather than copied.
+    pub(crate) fn shared_dedupe_key(&self) -> Arc<str> {
+        self.dedupe_key.clone().unwrap_or_else(|| self.id.clone())
+    }
+
+    /// [`id`](Self::id), shared rather than copied.
+    pub(crate) fn shared_id(&self) -> Arc<str> {
+        self.id.clone()
+    }
 }
 
 impl fmt::Debug for Delivery {

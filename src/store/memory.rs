@@ -1,10 +1,13 @@
 //! The in-memory idempotency store.
 
 use std::fmt;
-use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
+use std::hash::Hasher as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
+
+use hashbrown::HashTable;
+use siphasher::sip128::{Hasher128 as _, SipHasher13};
 
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError};
 use crate::future::BoxFuture;
@@ -31,12 +34,12 @@ const WARN_EVERY_MS: u64 = 10_000;
 ///   concurrent claims of different keys rarely wait for each other; claims
 ///   of one key are serialised by its shard's lock, so exactly one wins.
 /// * **Small keys**: each key is kept as a 128-bit digest of the namespace
-///   and the key (SipHash with a random key of the store's own, so digests
-///   cannot be predicted or made to collide from outside), never as the
-///   string; a claim keeps a 64-bit digest of its token. An entry is 32
-///   bytes, key and state side by side, in a table kept between 3/8 and
-///   3/4 full: 43 to 85 bytes per key whatever its length (about 67 at
-///   1,000,000 keys).
+///   and the key (SipHash-1-3 with a random key of the store's own, one
+///   pass, so digests cannot be predicted or made to collide from outside),
+///   never as the string; a claim keeps a 64-bit digest of its token. An
+///   entry is 32 bytes, key and state side by side, in a
+///   [`hashbrown`](https://docs.rs/hashbrown) table: 37 to 73 bytes per
+///   key whatever its length.
 /// * **Bounded**: at most [`max_entries`](MemoryStoreBuilder::max_entries)
 ///   entries (default 1,000,000), split evenly between the shards. A full
 ///   shard first drops its expired entries, then evicts the completed keys
@@ -78,8 +81,8 @@ const WARN_EVERY_MS: u64 = 10_000;
 pub struct MemoryStore {
     shared: Arc<Shared>,
     namespace: Arc<str>,
-    /// The two digest halves' states after the namespace: cloned per key.
-    prefix: [DefaultHasher; 2],
+    /// The digest's state after the namespace: copied per key.
+    prefix: SipHasher13,
 }
 
 /// Configures a [`MemoryStore`]; from [`MemoryStore::builder`].
@@ -138,7 +141,7 @@ impl MemoryStoreBuilder {
             per_shard: self.max_entries / shards,
             max_entries: self.max_entries,
             epoch: Instant::now(),
-            seed: RandomState::new(),
+            seed: (crate::random::random_u64(), crate::random::random_u64()),
             last_warning: AtomicU64::new(0),
         };
         MemoryStore::on(Arc::new(shared), &self.namespace)
@@ -181,33 +184,29 @@ impl MemoryStore {
     /// An estimate of the memory the store's tables take, in bytes (for
     /// metrics and for sizing [`max_entries`](MemoryStoreBuilder::max_entries)).
     pub fn memory_usage(&self) -> usize {
-        self.shared.shards.iter().map(|s| s.lock().table.heap_bytes()).sum::<usize>()
+        self.shared.shards.iter().map(|s| s.lock().table.allocation_size()).sum::<usize>()
             + self.shared.shards.len() * size_of::<Shard>()
     }
 
     fn on(shared: Arc<Shared>, namespace: &str) -> Self {
-        // Two halves: one keyed function over two domains.
-        let prefix = [0_u8, 1].map(|half| {
-            let mut state = shared.seed.build_hasher();
-            state.write_u8(half);
-            state.write_u64(namespace.len() as u64);
-            state.write(namespace.as_bytes());
-            state
-        });
+        let mut prefix = SipHasher13::new_with_keys(shared.seed.0, shared.seed.1);
+        prefix.write_u64(namespace.len() as u64);
+        prefix.write(namespace.as_bytes());
         Self { shared, namespace: namespace.into(), prefix }
     }
 
-    fn key(&self, key: &str) -> Key {
-        let [a, b] = self.prefix.clone().map(|mut state| {
-            state.write(key.as_bytes());
-            state.finish()
-        });
-        // An all-zero first word marks an empty slot: never a key's.
-        Key(a | 1, b)
+    /// The key's digest under this handle's namespace: one pass of
+    /// SipHash-1-3 with 128 bits out.
+    pub(crate) fn digest(&self, key: &str) -> Digest {
+        let mut state = self.prefix;
+        state.write(key.as_bytes());
+        let hash = state.finish128();
+        Digest(hash.h1, hash.h2)
     }
 
-    /// Claims `key` with a fresh token (for the in-memory inbox).
-    pub(crate) fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+    /// Claims `key` with a fresh token.
+    #[cfg(test)]
+    fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         self.claim_with(key, &ClaimToken::random(), lease)
     }
 
@@ -217,7 +216,7 @@ impl MemoryStore {
         token: &ClaimToken,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let key = self.key(key);
+        let key = self.digest(key);
         let tag = tag(token);
         let shared = &*self.shared;
         let mut shard = shared.shard(key);
@@ -227,62 +226,98 @@ impl MemoryStore {
         // and see a claim that already ran out as still held.
         let now = shared.now_ms();
         let until = now.saturating_add(millis(lease));
-        if now >= shard.next_sweep {
-            shard.table.retain(|slot| slot.until > now);
-            shard.next_sweep = now + SWEEP_EVERY_MS;
-        }
+        shard.sweep_if_due(now);
         let fresh = Slot { until, tag };
-        match shard.table.find(key) {
-            Some(i) => {
-                let slot = shard.table.slot_mut(i);
-                if slot.until > now {
-                    return Ok(match slot.tag {
-                        DONE => Claim::Done,
-                        held if held == tag => Claim::Claimed(token.clone()),
-                        _ => Claim::InFlight,
-                    });
-                }
-                *slot = fresh;
+        if let Some(slot) = shard.find_mut(key) {
+            if slot.until > now {
+                return Ok(match slot.tag {
+                    DONE => Claim::Done,
+                    held if held == tag => Claim::Claimed(token.clone()),
+                    _ => Claim::InFlight,
+                });
             }
-            None => {
-                if shard.table.len() >= shared.per_shard {
-                    shared.make_room(&mut shard, now)?;
-                }
-                shard.table.insert_new(key, fresh);
+            *slot = fresh;
+        } else {
+            if shard.table.len() >= shared.per_shard {
+                shared.make_room(&mut shard, now)?;
             }
+            shard.insert_new(key, fresh);
         }
         Ok(Claim::Claimed(token.clone()))
     }
 
-    pub(crate) fn complete_now(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
-        let key = self.key(key);
+    fn complete_with(&self, key: &str, token: &ClaimToken, retain: Duration) -> bool {
+        let key = self.digest(key);
         let shared = &*self.shared;
         let mut shard = shared.shard(key);
         let now = shared.now_ms();
-        let Some(i) = shard.table.find(key) else { return false };
-        let slot = shard.table.slot_mut(i);
+        let Some(slot) = shard.find_mut(key) else { return false };
         if !holds(slot, token, now) {
             return false;
         }
         if retain.is_zero() {
-            shard.table.remove_at(i);
+            shard.remove(key);
         } else {
             *slot = Slot { until: now.saturating_add(millis(retain)), tag: DONE };
         }
         true
     }
 
-    pub(crate) fn release_now(&self, key: &str, token: &ClaimToken) -> bool {
-        let key = self.key(key);
+    fn release_with(&self, key: &str, token: &ClaimToken) -> bool {
+        let key = self.digest(key);
         let shared = &*self.shared;
         let mut shard = shared.shard(key);
         let now = shared.now_ms();
-        let Some(i) = shard.table.find(key) else { return false };
-        let held = holds(shard.table.slot_mut(i), token, now);
+        let held = shard.find_mut(key).is_some_and(|slot| holds(slot, token, now));
         if held {
-            shard.table.remove_at(i);
+            shard.remove(key);
         }
         held
+    }
+
+    /// Whether the key with this digest is remembered as done (for the
+    /// in-memory inbox, which holds its pending keys itself).
+    pub(crate) fn is_done(&self, key: Digest) -> bool {
+        let shared = &*self.shared;
+        let mut shard = shared.shard(key);
+        let now = shared.now_ms();
+        shard.find_mut(key).is_some_and(|slot| slot.tag == DONE && slot.until > now)
+    }
+
+    /// Forgets every expired entry now; returns how many went.
+    pub(crate) fn purge_expired(&self) -> usize {
+        let now = self.shared.now_ms();
+        let mut purged = 0;
+        for shard in &self.shared.shards {
+            let mut shard = shard.lock();
+            purged += shard.retain(|slot| slot.until > now);
+            shard.next_sweep = now + SWEEP_EVERY_MS;
+        }
+        purged
+    }
+
+    /// Remembers the key with this digest as done for `retain` (for the
+    /// in-memory inbox): makes room by forgetting the done keys closest to
+    /// expiry when the shard is full.
+    pub(crate) fn remember_done(&self, key: Digest, retain: Duration) {
+        if retain.is_zero() {
+            return;
+        }
+        let shared = &*self.shared;
+        let mut shard = shared.shard(key);
+        let now = shared.now_ms();
+        shard.sweep_if_due(now);
+        let done = Slot { until: now.saturating_add(millis(retain)), tag: DONE };
+        if let Some(slot) = shard.find_mut(key) {
+            *slot = done;
+            return;
+        }
+        if shard.table.len() >= shared.per_shard && shared.make_room(&mut shard, now).is_err() {
+            // Only claims in flight fill the shard, and the inbox makes
+            // none: unreachable there, and forgetting is the bounded answer.
+            return;
+        }
+        shard.insert_new(key, done);
     }
 }
 
@@ -318,7 +353,7 @@ impl IdempotencyStore for MemoryStore {
         token: &'a ClaimToken,
         retain: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.complete_now(key, token, retain)) })
+        Box::pin(async move { Ok(self.complete_with(key, token, retain)) })
     }
 
     fn release<'a>(
@@ -326,7 +361,7 @@ impl IdempotencyStore for MemoryStore {
         key: &'a str,
         token: &'a ClaimToken,
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(self.release_now(key, token)) })
+        Box::pin(async move { Ok(self.release_with(key, token)) })
     }
 }
 
@@ -341,7 +376,7 @@ struct Shared {
     epoch: Instant,
     /// The digest's key: random, so digests cannot be predicted from
     /// outside (no crafted collisions in the shard tables).
-    seed: RandomState,
+    seed: (u64, u64),
     last_warning: AtomicU64,
 }
 
@@ -350,7 +385,7 @@ impl Shared {
         millis(self.epoch.elapsed())
     }
 
-    fn shard(&self, key: Key) -> MutexGuard<'_, ShardState> {
+    fn shard(&self, key: Digest) -> MutexGuard<'_, ShardState> {
         self.shards[(key.1 as usize) & self.shard_mask].lock()
     }
 
@@ -363,23 +398,21 @@ impl Shared {
     /// fallback when the sample says nothing.
     fn make_room(&self, shard: &mut ShardState, now: u64) -> Result<(), StoreError> {
         shard.next_sweep = now + SWEEP_EVERY_MS;
-        let (mut sample, expired, seen) = shard.table.sample(now, 64);
+        let (mut sample, expired, seen) = shard.sample(now, 64);
         let evicted = if seen > 0 && expired * 8 < seen && !sample.is_empty() {
             sample.sort_unstable();
             let threshold = sample[(sample.len() - 1) / 8];
-            shard
-                .table
-                .retain(|slot| slot.until > now && (slot.tag != DONE || slot.until > threshold))
+            shard.retain(|slot| slot.until > now && (slot.tag != DONE || slot.until > threshold))
         } else {
-            shard.table.retain(|slot| slot.until > now);
+            shard.retain(|slot| slot.until > now);
             if shard.table.len() < self.per_shard {
                 return Ok(());
             }
             let mut done: Vec<u64> = shard
                 .table
-                .slots()
-                .filter(|slot| slot.tag == DONE)
-                .map(|slot| slot.until)
+                .iter()
+                .filter(|entry| entry.slot.tag == DONE)
+                .map(|entry| entry.slot.until)
                 .collect();
             if done.is_empty() {
                 return Err(StoreError::new(format!(
@@ -389,7 +422,7 @@ impl Shared {
             }
             let evict = (self.per_shard / 8).clamp(1, done.len());
             let (_, &mut threshold, _) = done.select_nth_unstable(evict - 1);
-            shard.table.retain(|slot| slot.tag != DONE || slot.until > threshold)
+            shard.retain(|slot| slot.tag != DONE || slot.until > threshold)
         };
         let last = self.last_warning.load(Ordering::Relaxed);
         if (last == 0 || now >= last + WARN_EVERY_MS)
@@ -423,17 +456,79 @@ impl Shard {
     }
 }
 
+/// One shard's entries: a key and its state side by side, so a lookup
+/// touches one cache line. The digest is already uniform: its first word is
+/// the table's hash, its second picks the shard.
 #[derive(Default)]
 struct ShardState {
-    table: Table,
+    table: HashTable<Entry>,
     next_sweep: u64,
 }
 
-/// A key's 128-bit digest; the first word is never 0. Already uniformly
-/// distributed: the first word places it in its table, the second picks
-/// its shard.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-struct Key(u64, u64);
+impl ShardState {
+    fn find_mut(&mut self, key: Digest) -> Option<&mut Slot> {
+        self.table.find_mut(key.0, |entry| entry.key == key).map(|entry| &mut entry.slot)
+    }
+
+    /// Adds a key that is not here.
+    fn insert_new(&mut self, key: Digest, slot: Slot) {
+        self.table.insert_unique(key.0, Entry { key, slot }, Entry::hash);
+    }
+
+    fn remove(&mut self, key: Digest) {
+        if let Ok(entry) = self.table.find_entry(key.0, |entry| entry.key == key) {
+            entry.remove();
+        }
+    }
+
+    /// Drops expired entries, at most once a second.
+    fn sweep_if_due(&mut self, now: u64) {
+        if now >= self.next_sweep {
+            self.retain(|slot| slot.until > now);
+            self.next_sweep = now + SWEEP_EVERY_MS;
+        }
+    }
+
+    /// Keeps the entries whose state passes `keep`; returns how many went.
+    /// Shrinks the table if it became mostly empty.
+    fn retain(&mut self, keep: impl Fn(&Slot) -> bool) -> usize {
+        let before = self.table.len();
+        self.table.retain(|entry| keep(&entry.slot));
+        if self.table.len() * 8 < self.table.capacity() && self.table.capacity() > 64 {
+            self.table.shrink_to(self.table.len() * 2, Entry::hash);
+        }
+        before - self.table.len()
+    }
+
+    /// Looks at up to `count` entries spread evenly over the table: returns
+    /// the expiry times of the live completed ones, how many were expired,
+    /// and how many were looked at.
+    fn sample(&self, now: u64, count: usize) -> (Vec<u64>, usize, usize) {
+        let mut done = Vec::with_capacity(count);
+        let (mut expired, mut seen) = (0, 0);
+        let stride = (self.table.len() / count).max(1);
+        for entry in self.table.iter().step_by(stride) {
+            seen += 1;
+            if entry.slot.until <= now {
+                expired += 1;
+            } else if entry.slot.tag == DONE {
+                done.push(entry.slot.until);
+            }
+        }
+        (done, expired, seen)
+    }
+}
+
+/// A key's 128-bit keyed digest (see [`MemoryStore::digest`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub(crate) struct Digest(u64, u64);
+
+impl Digest {
+    /// A well-mixed 64-bit hash of the key, for tables of the caller's.
+    pub(crate) fn hash(self) -> u64 {
+        self.0
+    }
+}
 
 /// The tag of a completed key; never a token's.
 const DONE: u64 = 0;
@@ -461,159 +556,16 @@ fn holds(slot: &Slot, token: &ClaimToken, now: u64) -> bool {
     slot.tag != DONE && slot.until > now && slot.tag == tag(token)
 }
 
-/// A key and its state, side by side: a lookup touches one cache line.
-#[derive(Clone, Copy, Default)]
+/// A key and its state.
+#[derive(Clone, Copy)]
 struct Entry {
-    key: Key,
+    key: Digest,
     slot: Slot,
 }
 
 impl Entry {
-    fn is_empty(&self) -> bool {
-        self.key.0 == 0
-    }
-}
-
-/// An open-addressing hash table of entries: linear probing, at most 3/4
-/// full, backward-shift deletion (no tombstones).
-#[derive(Default)]
-struct Table {
-    /// A power of two in length, or empty.
-    entries: Box<[Entry]>,
-    len: usize,
-}
-
-impl Table {
-    const MIN_CAPACITY: usize = 16;
-
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.entries.len() * size_of::<Entry>()
-    }
-
-    fn mask(&self) -> usize {
-        self.entries.len() - 1
-    }
-
-    fn home(&self, key: Key) -> usize {
-        (key.0 >> 1) as usize & self.mask()
-    }
-
-    /// Where `key` is, if it is here.
-    fn find(&self, key: Key) -> Option<usize> {
-        if self.len == 0 {
-            return None;
-        }
-        let mut i = self.home(key);
-        loop {
-            let entry = &self.entries[i];
-            if entry.key == key {
-                return Some(i);
-            }
-            if entry.is_empty() {
-                return None;
-            }
-            i = (i + 1) & self.mask();
-        }
-    }
-
-    /// Looks at up to `positions` entries spread evenly over the table:
-    /// returns the expiry times of the live completed ones, how many were
-    /// expired, and how many were looked at.
-    fn sample(&self, now: u64, positions: usize) -> (Vec<u64>, usize, usize) {
-        let mut done = Vec::with_capacity(positions);
-        let (mut expired, mut seen) = (0, 0);
-        let stride = (self.entries.len() / positions).max(1);
-        for entry in self.entries.iter().step_by(stride).filter(|e| !e.is_empty()) {
-            seen += 1;
-            if entry.slot.until <= now {
-                expired += 1;
-            } else if entry.slot.tag == DONE {
-                done.push(entry.slot.until);
-            }
-        }
-        (done, expired, seen)
-    }
-
-    fn slot_mut(&mut self, i: usize) -> &mut Slot {
-        &mut self.entries[i].slot
-    }
-
-    fn slots(&self) -> impl Iterator<Item = &Slot> {
-        self.entries.iter().filter(|e| !e.is_empty()).map(|e| &e.slot)
-    }
-
-    /// Adds a key that is not here.
-    fn insert_new(&mut self, key: Key, slot: Slot) {
-        if (self.len + 1) * 4 > self.entries.len() * 3 {
-            self.resize((self.entries.len() * 2).max(Self::MIN_CAPACITY));
-        }
-        self.place(Entry { key, slot });
-        self.len += 1;
-    }
-
-    fn place(&mut self, entry: Entry) {
-        let mut i = self.home(entry.key);
-        while !self.entries[i].is_empty() {
-            i = (i + 1) & self.mask();
-        }
-        self.entries[i] = entry;
-    }
-
-    /// Removes the entry at `i`, moving later entries of its run back so
-    /// that every entry stays reachable from its home.
-    fn remove_at(&mut self, i: usize) {
-        let mask = self.mask();
-        let mut hole = i;
-        let mut j = (i + 1) & mask;
-        loop {
-            let entry = self.entries[j];
-            if entry.is_empty() {
-                break;
-            }
-            // The entry may move to the hole if the hole is on its probe
-            // path: no further from its home than where it is now.
-            let home = self.home(entry.key);
-            if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
-                self.entries[hole] = entry;
-                hole = j;
-            }
-            j = (j + 1) & mask;
-        }
-        self.entries[hole] = Entry::default();
-        self.len -= 1;
-    }
-
-    /// Keeps the entries whose state passes `keep`; returns how many went.
-    /// In place; shrinks the table if it became mostly empty.
-    fn retain(&mut self, keep: impl Fn(&Slot) -> bool) -> usize {
-        let before = self.len;
-        let mut i = 0;
-        while i < self.entries.len() {
-            let entry = &self.entries[i];
-            if !entry.is_empty() && !keep(&entry.slot) {
-                // Later entries may shift into `i`: look at it again. An
-                // entry can only shift back from later in its run, so none
-                // is skipped (one that wrapped around may be seen twice).
-                self.remove_at(i);
-            } else {
-                i += 1;
-            }
-        }
-        if self.len * 8 < self.entries.len() && self.entries.len() > Self::MIN_CAPACITY {
-            self.resize((self.len * 2).next_power_of_two().max(Self::MIN_CAPACITY));
-        }
-        before - self.len
-    }
-
-    fn resize(&mut self, capacity: usize) {
-        let old = std::mem::replace(&mut self.entries, vec![Entry::default(); capacity].into());
-        for entry in old.iter().filter(|e| !e.is_empty()) {
-            self.place(*entry);
-        }
+    fn hash(&self) -> u64 {
+        self.key.0
     }
 }
 
@@ -644,69 +596,22 @@ mod tests {
         assert_eq!(size_of::<Entry>(), 32);
     }
 
-    /// The table against a `HashMap`, through inserts, removals (which
-    /// shift runs back), takeovers and rebuilds, with clustered keys.
-    #[test]
-    fn table_agrees_with_a_map() {
-        use std::collections::HashMap;
-        let mut table = Table::default();
-        let mut model: HashMap<(u64, u64), u64> = HashMap::new();
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        for step in 0..50_000_u64 {
-            state = mix(state.wrapping_add(step));
-            // Few distinct keys, many sharing a home: long runs.
-            let key = Key(((state % 512) << 1) | 1 | ((state % 7) << 20), state % 3);
-            let model_key = (key.0, key.1);
-            match state >> 58 {
-                0..=35 => match (table.find(key), model.get(&model_key)) {
-                    (Some(i), Some(_)) => {
-                        *table.slot_mut(i) = Slot { until: step, tag: step };
-                        model.insert(model_key, step);
-                    }
-                    (None, None) => {
-                        table.insert_new(key, Slot { until: step, tag: step });
-                        model.insert(model_key, step);
-                    }
-                    (found, expected) => panic!("step {step}: {found:?} vs {expected:?}"),
-                },
-                36..=62 => match table.find(key) {
-                    Some(i) => {
-                        table.remove_at(i);
-                        assert!(model.remove(&model_key).is_some(), "step {step}");
-                    }
-                    None => assert!(!model.contains_key(&model_key), "step {step}"),
-                },
-                _ => {
-                    let cut = step.saturating_sub(2_000);
-                    table.retain(|slot| slot.until > cut);
-                    model.retain(|_, until| *until > cut);
-                }
-            }
-            assert_eq!(table.len(), model.len());
-        }
-        for (&(a, b), &until) in &model {
-            let i = table.find(Key(a, b)).expect("present");
-            assert_eq!(table.slot_mut(i).until, until);
-        }
-        assert_eq!(table.slots().count(), model.len());
-    }
-
     #[test]
     fn a_claim_holds_its_own_token_only() {
         let store = MemoryStore::new();
         let lease = Duration::from_secs(60);
         let a = claimed(&store, "a", lease);
         let b = claimed(&store, "b", lease);
-        assert!(!store.complete_now("a", &b, lease));
-        assert!(!store.release_now("b", &a));
+        assert!(!store.complete_with("a", &b, lease));
+        assert!(!store.release_with("b", &a));
         // Tokens that differ in one bit of either half.
         for bit in [0, 1, 63, 64, 127] {
             let near = ClaimToken::from_u128(a.as_u128() ^ (1 << bit));
-            assert!(!store.complete_now("a", &near, lease), "bit {bit}");
+            assert!(!store.complete_with("a", &near, lease), "bit {bit}");
         }
         // The same token again: still ours, the lease unchanged.
         assert_eq!(store.claim_with("a", &a, lease).unwrap(), Claim::Claimed(a.clone()));
-        assert!(store.complete_now("a", &a, lease));
+        assert!(store.complete_with("a", &a, lease));
         assert_eq!(store.claim_with("a", &a, lease).unwrap(), Claim::Done);
     }
 
@@ -726,7 +631,7 @@ mod tests {
         let lease = Duration::from_secs(60);
         for i in 0..16 {
             let token = claimed(&store, &format!("done-{i}"), lease);
-            assert!(store.complete_now(&format!("done-{i}"), &token, Duration::from_secs(60 + i)));
+            assert!(store.complete_with(&format!("done-{i}"), &token, Duration::from_secs(60 + i)));
         }
         assert_eq!(store.len(), 16);
         // Evicts the two completed keys closest to expiry.

@@ -124,7 +124,7 @@
 use std::fmt;
 use std::time::Duration;
 
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]

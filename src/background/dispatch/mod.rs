@@ -422,7 +422,7 @@ impl Dispatcher {
                     if recent.len() == RECENT {
                         recent.pop_front();
                     }
-                    recent.push_back(Arc::from(delivery.id()));
+                    recent.push_back(delivery.shared_id());
                 }
                 inner.wake.notify_one();
                 Ok(Submitted::Accepted)

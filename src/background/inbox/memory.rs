@@ -1,8 +1,9 @@
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hashbrown::HashTable;
 use tokio::time::Instant;
 
 use super::{
@@ -12,12 +13,8 @@ use super::{
 use crate::background::event::Delivery;
 use crate::future::BoxFuture;
 use crate::lock::{Mutex, MutexGuard};
-use crate::store::{Claim, ClaimToken, MemoryStore};
-
-/// How long a held key's claim lasts in the done set: as long as the
-/// delivery is in the inbox (it is completed, with the retention, when the
-/// delivery is done).
-const HELD: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+use crate::store::MemoryStore;
+use crate::store::memory::Digest;
 /// How many done deliveries are kept whole, for [`Inbox::get`] and
 /// [`Inbox::list`]; older ones are remembered by key only.
 const RECENT_DONE: usize = 256;
@@ -26,10 +23,12 @@ const RECENT_DONE: usize = 256;
 ///
 /// The same semantics as the durable inboxes within one process; an
 /// acknowledged delivery not yet handled when the process exits is lost
-/// (a graceful shutdown reports how many). Done keys are remembered in a
-/// bounded [`MemoryStore`] for the retention window (the oldest are
-/// forgotten first when it fills), so a redelivery is still answered
-/// `Duplicate`; the last 256 done deliveries are kept whole.
+/// (a graceful shutdown reports how many). Held deliveries are found by a
+/// keyed 128-bit digest of their dedupe key; done keys are remembered, as
+/// that digest only, in a bounded [`MemoryStore`] for the retention window
+/// (those closest to expiry are forgotten first when it fills), so a
+/// redelivery is still answered `Duplicate`; the last 256 done deliveries
+/// are kept whole.
 ///
 /// Times are tokio's, so tests on a paused clock see retries on schedule.
 ///
@@ -75,12 +74,12 @@ struct Shared {
 
 #[derive(Default)]
 struct Slots {
-    by_key: HashMap<Arc<str>, Slot>,
-    /// Event id → the dedupe key of the latest delivery with it.
-    by_id: HashMap<Arc<str>, Arc<str>>,
+    /// Held deliveries (pending, leased, retrying, dead), by the digest of
+    /// their dedupe key.
+    by_key: HashTable<Slot>,
     /// Pending, retrying and leased deliveries by when they are due (for a
     /// leased one, when its lease runs out), then by arrival.
-    due: BTreeSet<(Instant, u64, Arc<str>)>,
+    due: BTreeSet<(Instant, u64, Digest)>,
     active: usize,
     next_seq: u64,
     recent_done: VecDeque<Record>,
@@ -88,8 +87,9 @@ struct Slots {
 
 struct Slot {
     delivery: Arc<Delivery>,
+    /// The dedupe key, and its digest.
     key: Arc<str>,
-    claim: ClaimToken,
+    digest: Digest,
     state: State,
     attempts: u32,
     last_error: Option<String>,
@@ -121,17 +121,17 @@ impl MemoryInboxBuilder {
         self
     }
 
-    /// The most keys remembered at once, held and done (default
-    /// 1,000,000, about 67 MB when full); the done keys closest to the end
-    /// of their retention are forgotten first.
+    /// The most done keys remembered at once (default 1,000,000, about
+    /// 40 to 75 MB when full); the done keys closest to the end of their
+    /// retention are forgotten first.
     pub fn max_remembered(mut self, keys: usize) -> Self {
-        self.max_done = keys.max(self.capacity);
+        self.max_done = keys.max(1);
         self
     }
 
     /// Builds the inbox.
     pub fn build(self) -> MemoryInbox {
-        let done = MemoryStore::builder().max_entries(self.max_done.max(self.capacity * 2)).build();
+        let done = MemoryStore::builder().max_entries(self.max_done).build();
         MemoryInbox {
             shared: Arc::new(Shared {
                 slots: Mutex::new(Slots::default()),
@@ -167,31 +167,23 @@ impl MemoryInbox {
 
     fn accept_now(&self, delivery: &Delivery) -> Result<Accept, InboxError> {
         let shared = &*self.shared;
-        let key = delivery.dedupe_key();
+        let digest = shared.done.digest(delivery.dedupe_key());
         let mut slots = self.slots();
-        if slots.by_key.contains_key(key) {
+        if slots.find(digest).is_some() || shared.done.is_done(digest) {
             return Ok(Accept::Duplicate);
         }
-        let claim = match shared.done.claim_now(key, HELD) {
-            Ok(Claim::Claimed(token)) => token,
-            Ok(Claim::InFlight | Claim::Done) => return Ok(Accept::Duplicate),
-            Err(error) => return Err(InboxError::new(error.to_string())),
-        };
         if slots.active >= shared.capacity {
-            shared.done.release_now(key, &claim);
             return Ok(Accept::Full);
         }
         let now = Instant::now();
-        let key: Arc<str> = key.into();
         let seq = slots.next_seq;
         slots.next_seq += 1;
-        slots.due.insert((now, seq, key.clone()));
-        slots.by_id.insert(delivery.id().into(), key.clone());
+        slots.due.insert((now, seq, digest));
         slots.active += 1;
         let slot = Slot {
+            key: delivery.shared_dedupe_key(),
             delivery: Arc::new(delivery.clone()),
-            key: key.clone(),
-            claim,
+            digest,
             state: State::Pending,
             attempts: 0,
             last_error: None,
@@ -202,7 +194,7 @@ impl MemoryInbox {
             accepted: now,
             updated_at: SystemTime::now(),
         };
-        slots.by_key.insert(key, slot);
+        slots.by_key.insert_unique(digest.hash(), slot, Slot::hash);
         Ok(Accept::Accepted)
     }
 
@@ -217,10 +209,10 @@ impl MemoryInbox {
             if first.0 > now {
                 break;
             }
-            let (_, seq, key) = slots.due.pop_first().expect("peeked");
+            let (_, seq, digest) = slots.due.pop_first().expect("peeked");
             let until = now + lease_for;
-            slots.due.insert((until, seq, key.clone()));
-            let slot = slots.by_key.get_mut(&key).expect("a due key has a slot");
+            slots.due.insert((until, seq, digest));
+            let slot = slots.find(digest).expect("a due key has a slot");
             if slot.state == State::Leased {
                 // Its lease ran out before its worker reported.
                 let late = now.saturating_duration_since(slot.due);
@@ -235,22 +227,21 @@ impl MemoryInbox {
             out.push(Leased {
                 delivery: slot.delivery.clone(),
                 attempt: slot.attempts,
-                lease: Lease::new(key, slot.token),
+                lease: Lease::new(slot.key.clone(), slot.token),
             });
         }
         out
     }
 
     /// Applies `change` to the leased slot if `lease` still holds it.
-    fn finish(&self, lease: &Lease, change: impl FnOnce(&mut Slots, Arc<str>)) -> bool {
+    fn finish(&self, lease: &Lease, change: impl FnOnce(&mut Slots, Digest)) -> bool {
+        let digest = self.shared.done.digest(lease.key());
         let mut slots = self.slots();
-        let key = match slots.by_key.get(lease.key()) {
-            Some(slot) if slot.state == State::Leased && slot.token == lease.token() => {
-                slot.key.clone()
-            }
+        match slots.find(digest) {
+            Some(slot) if slot.state == State::Leased && slot.token == lease.token() => {}
             _ => return false,
-        };
-        change(&mut slots, key);
+        }
+        change(&mut slots, digest);
         true
     }
 
@@ -266,6 +257,10 @@ impl MemoryInbox {
 }
 
 impl Slot {
+    fn hash(&self) -> u64 {
+        self.digest.hash()
+    }
+
     /// Adds `attempt` to the log, forgetting the oldest past the bound.
     fn log_attempt(&mut self, attempt: AttemptRecord) {
         if self.log.len() >= MAX_ATTEMPT_LOG {
@@ -276,18 +271,35 @@ impl Slot {
 }
 
 impl Slots {
-    /// Moves `key`'s entry in the due order to `due`.
-    fn reschedule(&mut self, key: &Arc<str>, due: Option<Instant>) {
-        let slot = self.by_key.get_mut(key).expect("a held key");
-        self.due.remove(&(slot.due, slot.seq, key.clone()));
+    fn find(&mut self, digest: Digest) -> Option<&mut Slot> {
+        self.by_key.find_mut(digest.hash(), |slot| slot.digest == digest)
+    }
+
+    /// Moves `digest`'s entry in the due order to `due`.
+    fn reschedule(&mut self, digest: Digest, due: Option<Instant>) {
+        let slot = self.find(digest).expect("a held key");
+        let (old, seq) = (slot.due, slot.seq);
         if let Some(due) = due {
             slot.due = due;
-            self.due.insert((due, slot.seq, key.clone()));
+        }
+        self.due.remove(&(old, seq, digest));
+        if let Some(due) = due {
+            self.due.insert((due, seq, digest));
         }
     }
 
-    fn slot(&mut self, key: &Arc<str>) -> &mut Slot {
-        self.by_key.get_mut(key).expect("a held key")
+    fn slot(&mut self, digest: Digest) -> &mut Slot {
+        self.find(digest).expect("a held key")
+    }
+
+    fn remove(&mut self, digest: Digest) -> Slot {
+        let entry = self.by_key.find_entry(digest.hash(), |slot| slot.digest == digest);
+        entry.ok().expect("a held key").remove().0
+    }
+
+    /// The latest held delivery with this event id.
+    fn by_id(&mut self, id: &str) -> Option<&mut Slot> {
+        self.by_key.iter_mut().filter(|slot| slot.delivery.id() == id).max_by_key(|slot| slot.seq)
     }
 }
 
@@ -327,8 +339,8 @@ impl Inbox for MemoryInbox {
         lease: &'a Lease,
         lease_for: Duration,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let renewed = self.finish(lease, |slots, key| {
-            slots.reschedule(&key, Some(Instant::now() + lease_for));
+        let renewed = self.finish(lease, |slots, digest| {
+            slots.reschedule(digest, Some(Instant::now() + lease_for));
         });
         Box::pin(std::future::ready(Ok(renewed)))
     }
@@ -339,14 +351,11 @@ impl Inbox for MemoryInbox {
         attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
         let shared = &*self.shared;
-        let done = self.finish(lease, |slots, key| {
-            slots.reschedule(&key, None);
-            let mut slot = slots.by_key.remove(&key).expect("a held key");
+        let done = self.finish(lease, |slots, digest| {
+            slots.reschedule(digest, None);
+            let mut slot = slots.remove(digest);
             slots.active -= 1;
-            shared.done.complete_now(&key, &slot.claim, shared.retain);
-            if slots.by_id.get(slot.delivery.id()) == Some(&key) {
-                slots.by_id.remove(slot.delivery.id());
-            }
+            shared.done.remember_done(digest, shared.retain);
             slot.state = State::Done;
             slot.updated_at = SystemTime::now();
             slot.log_attempt(attempt.clone());
@@ -364,9 +373,9 @@ impl Inbox for MemoryInbox {
         delay: Duration,
         attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let retried = self.finish(lease, |slots, key| {
-            slots.reschedule(&key, Some(Instant::now() + delay));
-            let slot = slots.slot(&key);
+        let retried = self.finish(lease, |slots, digest| {
+            slots.reschedule(digest, Some(Instant::now() + delay));
+            let slot = slots.slot(digest);
             slot.state = State::Retrying;
             slot.last_error = attempt.error().map(str::to_owned);
             slot.updated_at = SystemTime::now();
@@ -380,10 +389,10 @@ impl Inbox for MemoryInbox {
         lease: &'a Lease,
         attempt: &'a AttemptRecord,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let dead = self.finish(lease, |slots, key| {
-            slots.reschedule(&key, None);
+        let dead = self.finish(lease, |slots, digest| {
+            slots.reschedule(digest, None);
             slots.active -= 1;
-            let slot = slots.slot(&key);
+            let slot = slots.slot(digest);
             slot.state = State::Dead;
             slot.last_error = attempt.error().map(str::to_owned);
             slot.updated_at = SystemTime::now();
@@ -397,9 +406,9 @@ impl Inbox for MemoryInbox {
         lease: &'a Lease,
         attempt: Option<&'a AttemptRecord>,
     ) -> BoxFuture<'a, Result<bool, InboxError>> {
-        let handed_back = self.finish(lease, |slots, key| {
-            slots.reschedule(&key, Some(Instant::now()));
-            let slot = slots.slot(&key);
+        let handed_back = self.finish(lease, |slots, digest| {
+            slots.reschedule(digest, Some(Instant::now()));
+            let slot = slots.slot(digest);
             slot.state = State::Pending;
             slot.attempts = slot.attempts.saturating_sub(1);
             slot.token = 0;
@@ -413,20 +422,21 @@ impl Inbox for MemoryInbox {
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
         let mut slots = self.slots();
-        let outcome = match slots.by_id.get(id).cloned() {
+        let held = slots.by_id(id).map(|slot| (slot.digest, slot.state));
+        let outcome = match held {
             // A done delivery still remembered is not dead, as `get` shows.
             None if slots.recent_done.iter().any(|r| r.delivery.id() == id) => Replay::NotDead,
             None => Replay::NotFound,
-            Some(key) if slots.slot(&key).state != State::Dead => Replay::NotDead,
-            Some(key) => {
-                slots.active += 1;
+            Some((_, state)) if state != State::Dead => Replay::NotDead,
+            Some((digest, _)) => {
                 let now = Instant::now();
-                let slot = slots.slot(&key);
+                let slot = slots.slot(digest);
                 slot.state = State::Pending;
                 slot.attempts = 0;
                 slot.updated_at = SystemTime::now();
                 slot.due = now;
-                let entry = (now, slot.seq, key);
+                let entry = (now, slot.seq, digest);
+                slots.active += 1;
                 slots.due.insert(entry);
                 Replay::Replayed
             }
@@ -435,8 +445,8 @@ impl Inbox for MemoryInbox {
     }
 
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Record>, InboxError>> {
-        let slots = self.slots();
-        let record = match slots.by_id.get(id).and_then(|key| slots.by_key.get(key)) {
+        let mut slots = self.slots();
+        let record = match slots.by_id(id) {
             Some(slot) => Some(Self::record(slot)),
             None => slots.recent_done.iter().rev().find(|r| r.delivery.id() == id).cloned(),
         };
@@ -462,7 +472,7 @@ impl Inbox for MemoryInbox {
             slots.recent_done.iter().cloned().enumerate().map(|(i, r)| (i as u64, r)).collect()
         } else {
             let mut held: Vec<&Slot> =
-                slots.by_key.values().filter(|slot| slot.state == state).collect();
+                slots.by_key.iter().filter(|slot| slot.state == state).collect();
             held.sort_unstable_by_key(|slot| slot.seq);
             held.into_iter().map(|slot| (slot.seq, Self::record(slot))).collect()
         };
@@ -478,20 +488,21 @@ impl Inbox for MemoryInbox {
         let slots = self.slots();
         let mut stats = InboxStats::default();
         let mut oldest: Option<Instant> = None;
-        for slot in slots.by_key.values() {
+        for slot in &slots.by_key {
             stats.set(slot.state, stats.count(slot.state) + 1);
             if slot.state == State::Pending {
                 oldest = Some(oldest.map_or(slot.accepted, |o| o.min(slot.accepted)));
             }
         }
-        stats.done = (self.shared.done.len().saturating_sub(slots.by_key.len())) as u64;
+        stats.done = self.shared.done.len() as u64;
         stats.oldest_pending = oldest.map(|at| at.elapsed());
         Box::pin(std::future::ready(Ok(stats)))
     }
 
     fn purge(&self) -> BoxFuture<'_, Result<u64, InboxError>> {
-        // The done set forgets expired keys by itself.
-        Box::pin(std::future::ready(Ok(0)))
+        // The done set also forgets expired keys by itself, a shard at a
+        // time, as keys arrive.
+        Box::pin(std::future::ready(Ok(self.shared.done.purge_expired() as u64)))
     }
 
     fn is_durable(&self) -> bool {
