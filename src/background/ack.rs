@@ -153,11 +153,13 @@ impl Ack {
         // connection's read buffer (several KiB), which a kept delivery
         // would otherwise keep alive, and which the server could not reuse.
         let body = Bytes::copy_from_slice(body);
-        let delivery = Delivery::new(id, event_type, version, body)
-            .with_scheme(envelope.scheme())
-            .with_dedupe_key(envelope.dedupe_key())
-            .with_timestamp(envelope.timestamp().or(signed_timestamp))
-            .with_client_ip(client_ip);
+        let [shared_id, shared_type, shared_version, shared_key] = envelope.shared_fields();
+        let delivery =
+            Delivery::new(shared_id.clone(), shared_type.clone(), shared_version.clone(), body)
+                .with_scheme(envelope.scheme())
+                .with_dedupe_key(shared_key.clone())
+                .with_timestamp(envelope.timestamp().or(signed_timestamp))
+                .with_client_ip(client_ip);
         let submitted = self.dispatcher.submit(delivery).await;
         if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
             self.inbox_recovered();

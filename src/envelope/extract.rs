@@ -1,6 +1,7 @@
 //! Turning a verified request into an [`Envelope`], as a config says.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Uri};
@@ -48,8 +49,8 @@ pub(crate) struct Extractor {
     event_type: Vec<Step>,
     version: Vec<Step>,
     timestamp: Vec<Step>,
-    pub(crate) default_version: Box<str>,
-    default_type: Option<Box<str>>,
+    pub(crate) default_version: Arc<str>,
+    default_type: Option<Arc<str>>,
     numeric_versions: bool,
     pub(crate) dedupe_key: DedupeKey,
     body: BodyFormat,
@@ -91,8 +92,8 @@ impl Extractor {
             event_type,
             version,
             timestamp,
-            default_version: config.default_version.clone(),
-            default_type: config.default_type.clone(),
+            default_version: config.default_version.as_ref().into(),
+            default_type: config.default_type.as_deref().map(Into::into),
             numeric_versions: config.numeric_versions,
             dedupe_key: config.dedupe_key,
             body: config.body,
@@ -144,8 +145,8 @@ impl Extractor {
         Ok(Envelope {
             scheme: input.verified.scheme(),
             tenant: input.verified.tenant().map(Into::into),
-            dedupe_key: format!("{prefix}:sha256:{digest}").into_boxed_str(),
-            id: digest.into_boxed_str(),
+            dedupe_key: format!("{prefix}:sha256:{digest}").into(),
+            id: digest.into(),
             id_signed: true,
             event_type: BATCH_TYPE.into(),
             version: self.default_version.clone(),
@@ -164,15 +165,15 @@ impl Extractor {
             |steps, digest: &mut dyn FnMut() -> String| first_text(steps, input, found, digest);
 
         let event_type = match text(&self.event_type, &mut digest)? {
-            Some((event_type, _)) => event_type.into_boxed_str(),
+            Some((event_type, _)) => event_type.into(),
             None => self.default_type.clone().ok_or(Malformed("the event has no type"))?,
         };
         let Some((id, id_step)) = text(&self.id, &mut digest)? else {
             return Err(Malformed("the event has no id"));
         };
         let version = match text(&self.version, &mut digest)? {
-            Some((version, _)) if self.numeric_versions => numeric_version(version),
-            Some((version, _)) => version.into_boxed_str(),
+            Some((version, _)) if self.numeric_versions => numeric_version(version).into(),
+            Some((version, _)) => version.into(),
             None => self.default_version.clone(),
         };
         let timestamp = self.timestamp.iter().find_map(|step| match step {
@@ -186,11 +187,11 @@ impl Extractor {
 
         let prefix = key_prefix(input.verified);
         // `None`: key on the body digest.
-        let key_id = match self.dedupe_key {
-            DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(id.clone()),
+        let key_id: Option<Cow<'_, str>> = match self.dedupe_key {
+            DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(Cow::Borrowed(&id)),
             DedupeKey::Id | DedupeKey::BodyDigest => None,
             DedupeKey::SignedIdOrDigest if matches!(id_step, Step::BodyDigest) => None,
-            DedupeKey::SignedIdOrDigest if id_step.is_signed() => Some(id.clone()),
+            DedupeKey::SignedIdOrDigest if id_step.is_signed() => Some(Cow::Borrowed(&id)),
             // The id came from an unsigned header: the first signed source
             // present instead, else the digest.
             DedupeKey::SignedIdOrDigest => {
@@ -200,34 +201,43 @@ impl Extractor {
                     .filter(|step| step.is_signed() && !matches!(step, Step::BodyDigest))
                     .cloned()
                     .collect();
-                first_text(&signed, input, found, &mut digest)?.map(|(id, _)| id)
+                first_text(&signed, input, found, &mut digest)?.map(|(id, _)| Cow::Owned(id))
             }
         };
         let dedupe_key = match key_id {
-            None => format!("{prefix}:sha256:{}", digest()),
+            None => dedupe_key(&prefix, "sha256", &digest()),
             Some(id) if id.len() <= MAX_PLAIN_ID && !id.chars().any(char::is_control) => {
-                format!("{prefix}:id:{id}")
+                dedupe_key(&prefix, "id", &id)
             }
-            Some(id) => format!("{prefix}:id-sha256:{}", hex_sha256(id.as_bytes())),
+            Some(id) => dedupe_key(&prefix, "id-sha256", &hex_sha256(id.as_bytes())),
         };
         Ok(Envelope {
             scheme: input.verified.scheme(),
             tenant: input.verified.tenant().map(Into::into),
             id_signed: id_step.is_signed(),
-            id: id.into_boxed_str(),
+            id: id.into(),
             event_type,
             version,
             timestamp,
-            dedupe_key: dedupe_key.into_boxed_str(),
+            dedupe_key,
             batch: None,
         })
     }
 }
 
+/// `{prefix}:{kind}:{value}`, built in place.
+fn dedupe_key(prefix: &str, kind: &str, value: &str) -> Arc<str> {
+    let mut key = String::with_capacity(prefix.len() + kind.len() + value.len() + 2);
+    for part in [prefix, ":", kind, ":", value] {
+        key.push_str(part);
+    }
+    key.into()
+}
+
 /// What every dedupe key starts with: the scheme, and the tenant when each
 /// tenant has its own secrets (`github@acme`), so senders and tenants
 /// sharing one inbox never collide.
-fn key_prefix(verified: &Verified) -> std::borrow::Cow<'static, str> {
+fn key_prefix(verified: &Verified) -> Cow<'static, str> {
     match verified.tenant() {
         Some(tenant) => format!("{}@{tenant}", verified.scheme()).into(),
         None => verified.scheme().into(),
@@ -334,12 +344,7 @@ fn header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, Malf
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[cfg(test)]

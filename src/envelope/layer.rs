@@ -35,6 +35,7 @@ impl EnvelopeLayer {
 
     /// The version of events that do not say theirs (default `"1"`).
     pub fn default_version(mut self, version: impl Into<Box<str>>) -> Self {
+        let version: Box<str> = version.into();
         Arc::make_mut(&mut self.extractor).default_version = version.into();
         self
     }

@@ -88,12 +88,13 @@ pub use layer::{EnvelopeLayer, ExtractEnvelope};
 pub struct Envelope {
     scheme: &'static str,
     tenant: Option<Box<str>>,
-    id: Box<str>,
+    // Shared, so that the delivery kept in the inbox takes them as they are.
+    id: Arc<str>,
     id_signed: bool,
-    event_type: Box<str>,
-    version: Box<str>,
+    event_type: Arc<str>,
+    version: Arc<str>,
     timestamp: Option<u64>,
-    dedupe_key: Box<str>,
+    dedupe_key: Arc<str>,
     batch: Option<Arc<[Batched]>>,
 }
 
@@ -161,6 +162,12 @@ impl Envelope {
     /// `github:sha256:…`) and tenant, if any (`github@acme:sha256:…`).
     pub fn dedupe_key(&self) -> &str {
         &self.dedupe_key
+    }
+
+    /// The id, type, version and dedupe key, shared (for the delivery the
+    /// inbox keeps).
+    pub(crate) fn shared_fields(&self) -> [&Arc<str>; 4] {
+        [&self.id, &self.event_type, &self.version, &self.dedupe_key]
     }
 
     /// The events of a batch body, each with its own envelope; `None` for
