@@ -375,10 +375,15 @@ where
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Every stage is always ready (the Ack service never waits for room;
-        // it answers 503 instead).
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Ready when the stack is: each layer asks the one it wraps. Today
+        // the innermost stage (acknowledging) is always ready, since a full
+        // inbox is answered 503 rather than waited for, but a stage that
+        // waits must hold the request back here, not inside `call`.
+        match &mut self.stack {
+            Stack::Guarded(service) => Service::<Request<B>>::poll_ready(service, cx),
+            Stack::Open(service) => Service::<Request<B>>::poll_ready(service, cx),
+        }
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
@@ -394,6 +399,10 @@ where
             telemetry::rejected(rejection.code());
             return Box::pin(std::future::ready(Ok(rejection.into_response())));
         }
+        // The stack was polled ready just before (tower's contract), and a
+        // 405 or `https_required` above leaves that readiness unused for the
+        // next request, which is allowed. The layers that keep a clone for
+        // the next request (verify) swap in the service that was polled.
         let future = match &mut self.stack {
             Stack::Guarded(service) => Box::pin(service.call(request)) as Self::Future,
             Stack::Open(service) => Box::pin(service.call(request)),
