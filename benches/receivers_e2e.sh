@@ -19,8 +19,10 @@
 # and divided by the requests answered: CPU µs per request, the measure
 # that does not depend on how much the load generator got.
 # MODES="bare handwritten pipeline" limits the modes; SETTINGS="pinned" the
-# settings. Raw JSON lines go to target/receivers-e2e.jsonl; a summary of
-# medians and ratios is printed, and `python3 benches/chart.py` draws it.
+# settings. Raw JSON lines (with the commit and the date) go to
+# target/receivers-e2e.jsonl; a summary of medians and ratios is printed,
+# and `python3 benches/chart.py` draws docs/performance.svg from them. The
+# binaries are taken from ${CARGO_TARGET_DIR:-target}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,9 +32,12 @@ MODES="${MODES:-bare handwritten pipeline sqlite}"
 SETTINGS="${SETTINGS:-pinned unpinned}"
 PORT=3927
 OUT=target/receivers-e2e.jsonl
+BIN="${CARGO_TARGET_DIR:-target}/release/examples"
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 ticks_per_second="$(getconf CLK_TCK)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+date="$(date -u +%F)"
 
 cargo build --release --all-features --example bench_server --example loadgen >&2
 
@@ -46,6 +51,7 @@ rss_kib() {
     awk '/^VmHWM/ {print $2}' "/proc/$1/status"
 }
 
+mkdir -p "$(dirname "$OUT")"
 : >"$OUT"
 for round in $(seq 1 "$ROUNDS"); do
     for setting in $SETTINGS; do
@@ -61,7 +67,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 server_cpu=() load_cpu=()
                 args+=(--threads 2)
             fi
-            "${server_cpu[@]}" target/release/examples/bench_server "${args[@]}" \
+            "${server_cpu[@]}" "$BIN/bench_server" "${args[@]}" \
                 2>"$work/server.log" &
             server=$!
             for _ in $(seq 1 100); do
@@ -69,7 +75,7 @@ for round in $(seq 1 "$ROUNDS"); do
                 sleep 0.1
             done
             before="$(cpu_ticks "$server")"
-            line="$("${load_cpu[@]}" target/release/examples/loadgen \
+            line="$("${load_cpu[@]}" "$BIN/loadgen" \
                 --url "http://127.0.0.1:$PORT/webhooks" --connections 32 \
                 --duration "$SECONDS_PER_RUN" --body-bytes 1024 --deliveries 1500000 --json \
                 2>/dev/null)"
@@ -77,7 +83,7 @@ for round in $(seq 1 "$ROUNDS"); do
             rss="$(rss_kib "$server")"
             kill -TERM "$server"
             wait "$server" || true
-            echo "{\"round\":$round,\"setting\":\"$setting\",\"mode\":\"$mode\",\"cpu_ticks\":$((after - before)),\"ticks_per_second\":$ticks_per_second,\"rss_kib\":$rss,\"run\":$line}" >>"$OUT"
+            echo "{\"round\":$round,\"setting\":\"$setting\",\"mode\":\"$mode\",\"cpu_ticks\":$((after - before)),\"ticks_per_second\":$ticks_per_second,\"rss_kib\":$rss,\"commit\":\"$commit\",\"date\":\"$date\",\"run\":$line}" >>"$OUT"
             python3 - "$OUT" <<'PY'
 import json, sys
 r = [json.loads(l) for l in open(sys.argv[1])][-1]
