@@ -18,10 +18,10 @@
 //!   each ran. After each insert, outside the timed part, the store's
 //!   `memory_usage` and `len` tell whether it grew a shard's table or
 //!   evicted, so a spike can be put down to the table's growth or not.
-//! * `store-at-bound`: the same at the default bound (1,000,000). The bound
-//!   is split evenly between the 64 shards, so the fullest shards evict
-//!   before the store as a whole holds 1,000,000 keys: how many are kept,
-//!   and what the evictions cost in latency.
+//! * `store-at-bound`: the same at the default bound (1,000,000), which
+//!   each of the 1024 shards holds with a margin over its even share: how
+//!   many keys are kept (all, unless a shard is unluckily full), and what
+//!   any evictions cost in latency.
 //! * `inbox-done`: a [`MemoryInbox`] remembering 1,000,000 done delivery
 //!   ids (each accepted, leased and completed through the `Inbox` trait;
 //!   `max_remembered` 2,000,000, as the default would already forget some),
@@ -46,7 +46,9 @@
 //! and the date) to `${CARGO_TARGET_DIR:-target}/footprint.jsonl`. Sizes
 //! are in KiB and bytes, times in nanoseconds. The latencies are wall-clock
 //! times on a possibly shared machine: a spike that is neither a growth nor
-//! an eviction may be the scheduler's.
+//! an eviction may be the scheduler's, and any operation that first touches
+//! a fresh page of memory pays a page fault (on a virtual machine, a single
+//! one can take a few hundred microseconds).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;

@@ -14,7 +14,13 @@ use crate::future::BoxFuture;
 use crate::lock::{Mutex, MutexGuard};
 
 const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
-const DEFAULT_SHARDS: usize = 64;
+/// Many small shards: a table grows by rehashing all its entries at once,
+/// under its shard's lock, so the shards are kept small enough that this
+/// stays short (about 900 entries each at the default bound, where 64
+/// shards of 15,000 took up to a millisecond each).
+const MAX_DEFAULT_SHARDS: usize = 1024;
+/// The default number of shards leaves at least this many entries to each.
+const MIN_DEFAULT_SHARE: usize = 512;
 const DEFAULT_NAMESPACE: &str = "default";
 /// How often (at most) a shard drops its expired entries, in milliseconds.
 const SWEEP_EVERY_MS: u64 = 1_000;
@@ -90,7 +96,8 @@ pub struct MemoryStore {
 pub struct MemoryStoreBuilder {
     namespace: String,
     max_entries: usize,
-    shards: usize,
+    /// `None`: as many as suit `max_entries`.
+    shards: Option<usize>,
 }
 
 impl Default for MemoryStoreBuilder {
@@ -98,7 +105,7 @@ impl Default for MemoryStoreBuilder {
         Self {
             namespace: DEFAULT_NAMESPACE.to_owned(),
             max_entries: DEFAULT_MAX_ENTRIES,
-            shards: DEFAULT_SHARDS,
+            shards: None,
         }
     }
 }
@@ -111,28 +118,36 @@ impl MemoryStoreBuilder {
     }
 
     /// The most entries (claims in flight and retained keys, across every
-    /// namespace of the store) kept at once; default 1,000,000, about 67 MB
+    /// namespace of the store) kept at once; default 1,000,000, about 73 MB
     /// when full.
     ///
-    /// The bound is split between the shards, each allowed a little more
-    /// than its even share (3% at the default) so that `max_entries` keys,
-    /// spread at random, fit before any shard evicts; the store may then
-    /// hold up to that much more.
+    /// The bound is split between the shards, each allowed a margin over its
+    /// even share (four standard deviations of how uniform keys spread: 13%
+    /// at the default) so that `max_entries` keys fit before any shard
+    /// evicts; the store may then hold up to that much more.
     pub fn max_entries(mut self, max_entries: usize) -> Self {
         self.max_entries = max_entries.max(1);
         self
     }
 
-    /// The number of shards, rounded up to a power of two (default 64), and
-    /// lowered if needed so that every shard can hold at least one entry.
+    /// The number of shards, rounded up to a power of two, and lowered if
+    /// needed so that every shard can hold at least one entry. The default
+    /// suits `max_entries`: up to 1024, with at least 512 entries each (1024
+    /// at the default bound), so that growing one shard's table stays short.
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = shards.max(1);
+        self.shards = Some(shards.max(1));
         self
     }
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        let mut shards = self.shards.next_power_of_two();
+        let mut shards = match self.shards {
+            Some(shards) => shards.next_power_of_two(),
+            // The largest power of two that leaves each its minimum share.
+            None => {
+                1 << (self.max_entries / MIN_DEFAULT_SHARE).clamp(1, MAX_DEFAULT_SHARDS).ilog2()
+            }
+        };
         while shards > self.max_entries {
             shards /= 2;
         }
@@ -152,7 +167,7 @@ impl MemoryStoreBuilder {
 
 impl MemoryStore {
     /// A store with the default settings: namespace `"default"`, at most
-    /// 1,000,000 entries, 64 shards.
+    /// 1,000,000 entries, 1024 shards.
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -175,7 +190,7 @@ impl MemoryStore {
     /// The number of entries held, across every namespace, including
     /// expired ones not yet swept.
     pub fn len(&self) -> usize {
-        self.shared.shards.iter().map(|s| s.lock().len()).sum()
+        self.shared.shards.iter().map(|s| s.lock().table.len()).sum()
     }
 
     /// Whether the store holds no entry at all.
@@ -186,8 +201,7 @@ impl MemoryStore {
     /// An estimate of the memory the store's tables take, in bytes (for
     /// metrics and for sizing [`max_entries`](MemoryStoreBuilder::max_entries)).
     pub fn memory_usage(&self) -> usize {
-        let tables = |s: &ShardState| s.table.allocation_size() + s.moving.allocation_size();
-        self.shared.shards.iter().map(|s| tables(&s.lock())).sum::<usize>()
+        self.shared.shards.iter().map(|s| s.lock().table.allocation_size()).sum::<usize>()
             + self.shared.shards.len() * size_of::<Shard>()
     }
 
@@ -241,7 +255,7 @@ impl MemoryStore {
             }
             *slot = fresh;
         } else {
-            if shard.len() >= shared.per_shard {
+            if shard.table.len() >= shared.per_shard {
                 shared.make_room(&mut shard, now)?;
             }
             shard.insert_new(key, fresh);
@@ -315,7 +329,7 @@ impl MemoryStore {
             *slot = done;
             return;
         }
-        if shard.len() >= shared.per_shard && shared.make_room(&mut shard, now).is_err() {
+        if shard.table.len() >= shared.per_shard && shared.make_room(&mut shard, now).is_err() {
             // Only claims in flight fill the shard, and the inbox makes
             // none: unreachable there, and forgetting is the bounded answer.
             return;
@@ -408,18 +422,19 @@ impl Shared {
             shard.retain(|slot| slot.until > now && (slot.tag != DONE || slot.until > threshold))
         } else {
             shard.retain(|slot| slot.until > now);
-            if shard.len() < self.per_shard {
+            if shard.table.len() < self.per_shard {
                 return Ok(());
             }
             let mut done: Vec<u64> = shard
-                .entries()
+                .table
+                .iter()
                 .filter(|entry| entry.slot.tag == DONE)
                 .map(|entry| entry.slot.until)
                 .collect();
             if done.is_empty() {
                 return Err(StoreError::new(format!(
                     "in-memory store full: {} claims in flight in one shard (raise max_entries)",
-                    shard.len()
+                    shard.table.len()
                 )));
             }
             let evict = (self.per_shard / 8).clamp(1, done.len());
@@ -461,116 +476,25 @@ impl Shard {
 /// One shard's entries: a key and its state side by side, so a lookup
 /// touches one cache line. The digest is already uniform: its first word is
 /// the table's hash, its second picks the shard.
-///
-/// **No operation rehashes a whole shard.** A table that is full (or whose
-/// removed entries leave no room) is not grown in place: a new, larger one
-/// takes new entries, and the full one is emptied into it a few buckets per
-/// operation, while lookups look in both. The move is done long before the
-/// new table fills, so growth costs every operation a little instead of one
-/// operation a whole rehash with the shard's lock held (about a millisecond
-/// at 15,000 entries).
 #[derive(Default)]
 struct ShardState {
     table: HashTable<Entry>,
-    /// The table being emptied into `table`; empty when none is.
-    moving: HashTable<Entry>,
-    /// The next bucket of `moving` to empty.
-    cursor: usize,
     next_sweep: u64,
-    /// Moves finished all at once because a table filled first (never, by
-    /// the arithmetic in `step`; tests check it).
-    #[cfg(test)]
-    rushed: usize,
 }
 
-/// How many buckets of the table being emptied each operation moves from.
-/// The new table has room for what the old one holds plus an eighth of its
-/// buckets, and every insertion moves 8 buckets, so the move ends before
-/// that room is used by new entries. Few, because each entry moved may
-/// touch a page of the new table for the first time (a page fault).
-const MOVE_BUCKETS: usize = 8;
-
 impl ShardState {
-    fn len(&self) -> usize {
-        self.table.len() + self.moving.len()
-    }
-
-    fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.table.iter().chain(self.moving.iter())
-    }
-
     fn find_mut(&mut self, key: Digest) -> Option<&mut Slot> {
-        self.step();
-        let matches = |entry: &Entry| entry.key == key;
-        if self.moving.is_empty() {
-            return self.table.find_mut(key.0, matches).map(|entry| &mut entry.slot);
-        }
-        match self.table.find_mut(key.0, matches) {
-            Some(entry) => Some(&mut entry.slot),
-            None => self.moving.find_mut(key.0, matches).map(|entry| &mut entry.slot),
-        }
+        self.table.find_mut(key.0, |entry| entry.key == key).map(|entry| &mut entry.slot)
     }
 
     /// Adds a key that is not here.
     fn insert_new(&mut self, key: Digest, slot: Slot) {
-        self.step();
-        if self.table.len() == self.table.capacity() && self.table.capacity() >= 64 {
-            let wanted = self.table.len() * 2;
-            self.start_move(wanted);
-        }
         self.table.insert_unique(key.0, Entry { key, slot }, Entry::hash);
     }
 
     fn remove(&mut self, key: Digest) {
-        self.step();
-        let matches = |entry: &Entry| entry.key == key;
-        if let Ok(entry) = self.table.find_entry(key.0, matches) {
+        if let Ok(entry) = self.table.find_entry(key.0, |entry| entry.key == key) {
             entry.remove();
-        } else if let Ok(entry) = self.moving.find_entry(key.0, matches) {
-            entry.remove();
-        }
-    }
-
-    /// Puts the entries in a new table with room for `capacity`, moving
-    /// them over the next operations.
-    fn start_move(&mut self, capacity: usize) {
-        if !self.moving.is_empty() {
-            // Unreachable by the sizes chosen; correct anyway.
-            #[cfg(test)]
-            {
-                self.rushed += 1;
-            }
-            while !self.moving.is_empty() {
-                self.step();
-            }
-        }
-        // Room for what is here and for new entries while it moves: each
-        // insertion moves [`MOVE_BUCKETS`] buckets, so an eighth of the old
-        // table's buckets is room enough (lookups move more).
-        let here = self.table.len();
-        let capacity = capacity.max(here + (self.table.num_buckets() / 8).max(here / 4)).max(64);
-        self.moving = std::mem::replace(&mut self.table, HashTable::with_capacity(capacity));
-        self.cursor = 0;
-    }
-
-    /// Moves the entries of up to [`MOVE_BUCKETS`] buckets of the table
-    /// being emptied.
-    fn step(&mut self) {
-        if self.moving.is_empty() {
-            return;
-        }
-        let end = (self.cursor + MOVE_BUCKETS).min(self.moving.num_buckets());
-        for index in self.cursor..end {
-            if let Ok(entry) = self.moving.get_bucket_entry(index) {
-                let (entry, _) = entry.remove();
-                self.table.insert_unique(entry.key.0, entry, Entry::hash);
-            }
-        }
-        self.cursor = end;
-        if self.moving.is_empty() {
-            // Give its memory back.
-            self.moving = HashTable::new();
-            self.cursor = 0;
         }
     }
 
@@ -583,19 +507,14 @@ impl ShardState {
     }
 
     /// Keeps the entries whose state passes `keep`; returns how many went.
-    /// Moves to a smaller table if this one became mostly empty.
+    /// Shrinks the table if it became mostly empty.
     fn retain(&mut self, keep: impl Fn(&Slot) -> bool) -> usize {
-        let before = self.len();
+        let before = self.table.len();
         self.table.retain(|entry| keep(&entry.slot));
-        self.moving.retain(|entry| keep(&entry.slot));
-        if self.moving.is_empty()
-            && self.table.len() * 8 < self.table.capacity()
-            && self.table.capacity() > 64
-        {
-            let wanted = self.table.len() * 2;
-            self.start_move(wanted);
+        if self.table.len() * 8 < self.table.capacity() && self.table.capacity() > 64 {
+            self.table.shrink_to(self.table.len() * 2, Entry::hash);
         }
-        before - self.len()
+        before - self.table.len()
     }
 
     /// Looks at up to `count` entries spread evenly over the table: returns
@@ -604,8 +523,8 @@ impl ShardState {
     fn sample(&self, now: u64, count: usize) -> (Vec<u64>, usize, usize) {
         let mut done = Vec::with_capacity(count);
         let (mut expired, mut seen) = (0, 0);
-        let stride = (self.len() / count).max(1);
-        for entry in self.entries().step_by(stride) {
+        let stride = (self.table.len() / count).max(1);
+        for entry in self.table.iter().step_by(stride) {
             seen += 1;
             if entry.slot.until <= now {
                 expired += 1;
@@ -667,13 +586,13 @@ impl Entry {
     }
 }
 
-/// Each shard's bound: an even share of `max_entries`, plus, for large
-/// shares, four standard deviations of how evenly uniform keys spread, so
-/// that the store holds `max_entries` keys before any shard evicts (a share
-/// of 15,625 gets 500 more: 3%).
+/// Each shard's bound: an even share of `max_entries`, plus, for shares
+/// large enough to tell, four standard deviations of how evenly uniform
+/// keys spread, so that the store holds `max_entries` keys before any shard
+/// evicts (a share of 976 gets 124 more).
 fn per_shard(max_entries: usize, shards: usize) -> usize {
     let share = max_entries / shards;
-    if shards == 1 || share < 1024 { share } else { share + 4 * share.isqrt() }
+    if shards == 1 || share < 256 { share } else { share + 4 * share.isqrt() }
 }
 
 fn millis(d: Duration) -> u64 {
@@ -755,103 +674,25 @@ mod tests {
         assert_eq!(full.claim_now("k0", lease).unwrap(), Claim::InFlight);
     }
 
-    /// Growth: a full table hands its entries to a larger one over the
-    /// following operations (never all at once), every key stays findable
-    /// meanwhile, and each move ends before the new table fills. Checked
-    /// against a model, with claims, completions and releases mixed.
-    #[test]
-    fn tables_grow_a_few_buckets_at_a_time() {
-        let store = MemoryStore::builder().max_entries(1 << 20).shards(1).build();
-        let lease = Duration::from_secs(600);
-        let mut model: std::collections::HashMap<u32, Option<ClaimToken>> = Default::default();
-        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-        let (mut moves, mut largest_move) = (0, 0);
-        for _ in 0..400_000 {
-            rng = mix(rng);
-            let key = (rng % 150_000) as u32;
-            let name = key.to_string();
-            let moving_before = store.shared.shards[0].lock().moving.len();
-            match (rng >> 32) % 8 {
-                // Mostly new claims, so the shard keeps growing.
-                0..=4 => match store.claim_now(&name, lease).unwrap() {
-                    Claim::Claimed(token) => {
-                        assert!(!model.contains_key(&key), "key {key} claimed twice");
-                        model.insert(key, Some(token));
-                    }
-                    Claim::InFlight => assert!(matches!(model.get(&key), Some(Some(_)))),
-                    Claim::Done => assert_eq!(model.get(&key), Some(&None)),
-                },
-                5 | 6 => {
-                    if let Some(Some(token)) = model.get(&key).cloned() {
-                        assert!(store.complete_with(&name, &token, lease), "key {key}");
-                        model.insert(key, None);
-                    }
-                }
-                _ => {
-                    if let Some(Some(token)) = model.get(&key).cloned() {
-                        assert!(store.release_with(&name, &token), "key {key}");
-                        model.remove(&key);
-                    }
-                }
-            }
-            let shard = store.shared.shards[0].lock();
-            if moving_before == 0 && !shard.moving.is_empty() {
-                moves += 1;
-                largest_move = largest_move.max(shard.moving.len());
-            }
-            assert!(
-                // Two steps (lookup, then insertion) and the entry the operation
-                // itself removed.
-                moving_before == 0 || shard.moving.len() + 2 * MOVE_BUCKETS + 1 >= moving_before,
-                "one operation moved {} entries",
-                moving_before - shard.moving.len()
-            );
-        }
-        assert_eq!(store.shared.shards[0].lock().rushed, 0, "a move was finished all at once");
-        assert!(moves >= 8, "only {moves} growths");
-        assert!(largest_move > 50_000, "the largest table handed over held {largest_move}");
-        assert_eq!(store.len(), model.len());
-        for (key, state) in &model {
-            let answer = store.claim_now(&key.to_string(), lease).unwrap();
-            match state {
-                None => assert_eq!(answer, Claim::Done, "key {key}"),
-                Some(_) => assert_eq!(answer, Claim::InFlight, "key {key}"),
-            }
-        }
-    }
-
-    #[test]
-    fn a_mostly_empty_table_moves_to_a_smaller_one() {
-        let store = MemoryStore::builder().max_entries(1 << 20).shards(1).build();
-        let tokens: Vec<_> = (0..20_000)
-            .map(|i| claimed(&store, &format!("k{i}"), Duration::from_secs(600)))
-            .collect();
-        // Let any move end.
-        for i in 0..5_000 {
-            store.is_done(store.digest(&format!("k{i}")));
-        }
-        let large = store.memory_usage();
-        for (i, token) in tokens.iter().enumerate().skip(100) {
-            assert!(store.release_with(&format!("k{i}"), token));
-        }
-        store.purge_expired();
-        for i in 0..5_000 {
-            store.is_done(store.digest(&format!("k{i}")));
-        }
-        assert!(store.memory_usage() * 3 < large, "{} then {large}", store.memory_usage());
-        for i in 0..100 {
-            assert_eq!(
-                store.claim_now(&format!("k{i}"), Duration::from_secs(1)).unwrap(),
-                Claim::InFlight
-            );
-        }
-    }
-
     #[test]
     fn the_default_bound_holds_its_count_without_evicting() {
+        let store = MemoryStore::new();
+        assert_eq!(store.shared.shards.len(), 1024);
+        assert_eq!(store.shared.per_shard, 976 + 124);
         assert_eq!(per_shard(1_000_000, 64), 16_125);
         assert_eq!(per_shard(16, 1), 16);
         assert_eq!(per_shard(1000, 4), 250);
+    }
+
+    #[test]
+    fn small_stores_get_fewer_shards() {
+        let shards = |max| MemoryStore::builder().max_entries(max).build().shared.shards.len();
+        assert_eq!(shards(10_000), 16);
+        assert_eq!(shards(100), 1);
+        assert_eq!(shards(600_000), 1024);
+        assert_eq!(shards(100_000_000), 1024);
+        let explicit = MemoryStore::builder().max_entries(10_000).shards(64).build();
+        assert_eq!(explicit.shared.shards.len(), 64);
     }
 
     #[test]
