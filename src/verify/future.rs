@@ -28,6 +28,9 @@ pub(super) struct Collected {
     tenant: Option<Box<str>>,
     /// Held until the signature is checked, then given back.
     slot: OwnedSemaphorePermit,
+    /// When the headers arrived (Unix seconds): the time the timestamp is
+    /// judged by, before and after the body.
+    now: u64,
 }
 
 pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejection>> + Send>>;
@@ -52,9 +55,11 @@ where
             (scheme, Some(tenant))
         }
     };
+    // One reading of the clock for the pre-check and the verification:
+    // when the request's headers arrived.
+    let now = config.clock.unix_now();
     let headers_only =
-        SignedRequest::new(&parts.headers, &[], config.clock.unix_now(), config.tolerance)
-            .with_uri(&parts.uri);
+        SignedRequest::new(&parts.headers, &[], now, config.tolerance).with_uri(&parts.uri);
     scheme.precheck(&headers_only)?;
     let slot = config
         .inflight
@@ -62,7 +67,7 @@ where
         .try_acquire_owned()
         .map_err(|_| Rejection::Overloaded { retry_after: config.retry_after })?;
     let body = body::collect(body, config.max_body, config.body_timeout).await?;
-    Ok(Collected { parts, body, scheme, tenant, slot })
+    Ok(Collected { parts, body, scheme, tenant, slot, now })
 }
 
 pin_project! {
@@ -131,8 +136,8 @@ where
                         Err(rejection) => return Poll::Ready(Ok(reject(rejection))),
                     };
                     let mut inner = inner.take().expect("polled after completion");
-                    let Collected { mut parts, body, scheme, tenant, slot } = collected;
-                    let verdict = verify(config, &parts, &body, &*scheme, tenant);
+                    let Collected { mut parts, body, scheme, tenant, slot, now } = collected;
+                    let verdict = verify(config, &parts, &body, &*scheme, tenant, now);
                     // The signature is checked: the next body may be read.
                     drop(slot);
                     match verdict {
@@ -171,8 +176,8 @@ fn verify(
     body: &Bytes,
     scheme: &dyn Scheme,
     tenant: Option<Box<str>>,
+    now: u64,
 ) -> Result<Verdict, Rejection> {
-    let now = config.clock.unix_now();
     let request =
         SignedRequest::new(&parts.headers, body, now, config.tolerance).with_uri(&parts.uri);
     let verified = scheme.verify(&request)?;

@@ -737,21 +737,29 @@ impl Failure {
 /// renewed along with the running one's; when a durable inbox's dispatcher
 /// shuts down, those not yet started are handed back at once.
 async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
-    let mut queue: std::collections::VecDeque<(u64, Leased)> = leased
-        .into_iter()
-        .map(|one| {
+    // The first starts now: its start is recorded with it, under the one
+    // lock taken for the batch.
+    let now = Instant::now();
+    let mut queue: VecDeque<(u64, Leased)> = VecDeque::with_capacity(leased.len());
+    {
+        let mut running = lock(&inner.running);
+        for one in leased {
             let run_id = inner.next_run.fetch_add(1, Ordering::Relaxed);
-            let running = Running {
-                lease: one.lease.clone(),
-                delivery: one.delivery.clone(),
-                attempt: one.attempt,
-                started: None,
-            };
-            lock(&inner.running).insert(run_id, running);
-            (run_id, one)
-        })
-        .collect();
-    let mut recording = tokio::task::JoinSet::new();
+            running.insert(
+                run_id,
+                Running {
+                    lease: one.lease.clone(),
+                    delivery: one.delivery.clone(),
+                    attempt: one.attempt,
+                    started: queue.is_empty().then_some(now),
+                },
+            );
+            queue.push_back((run_id, one));
+        }
+    }
+    let mut started = Some(now);
+    // Made when a recording has to wait (a durable inbox's write).
+    let mut recording: Option<tokio::task::JoinSet<()>> = None;
     while let Some((run_id, one)) = queue.pop_front() {
         let stopping = inner.stopped.load(Ordering::Acquire)
             || (inner.closing.load(Ordering::Acquire) && inner.inbox.is_durable());
@@ -764,10 +772,12 @@ async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
             break;
         }
         let waiting: Vec<Lease> = queue.iter().map(|(_, l)| l.lease.clone()).collect();
-        run(inner, run_id, one, &waiting, &mut recording).await;
+        run(inner, run_id, one, &waiting, &mut recording, started.take()).await;
     }
     // Every outcome is recorded before the worker leases again.
-    while recording.join_next().await.is_some() {}
+    if let Some(mut recording) = recording {
+        while recording.join_next().await.is_some() {}
+    }
 }
 
 /// Runs one attempt, then records its outcome. The recording's first step
@@ -779,7 +789,9 @@ async fn run(
     run_id: u64,
     leased: Leased,
     waiting: &[Lease],
-    recording: &mut tokio::task::JoinSet<()>,
+    recording: &mut Option<tokio::task::JoinSet<()>>,
+    // When it was recorded as started, if it was.
+    started: Option<Instant>,
 ) {
     let Leased { delivery, attempt, lease } = leased;
     let span = tracing::info_span!(
@@ -795,10 +807,13 @@ async fn run(
     let max = inner.retry.max_attempts();
     // tokio's clock, so that tests on a paused clock see the durations
     // they simulate.
-    let started = Instant::now();
-    if let Some(running) = lock(&inner.running).get_mut(&run_id) {
-        running.started = Some(started);
-    }
+    let started = started.unwrap_or_else(|| {
+        let started = Instant::now();
+        if let Some(running) = lock(&inner.running).get_mut(&run_id) {
+            running.started = Some(started);
+        }
+        started
+    });
     let result = if attempt > max {
         // Earlier attempts were started and never finished: their process
         // died (perhaps because of this very delivery).
@@ -827,7 +842,7 @@ async fn run(
     let settled =
         std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
     if !settled {
-        recording.spawn(settling);
+        recording.get_or_insert_with(tokio::task::JoinSet::new).spawn(settling);
     }
 }
 

@@ -82,7 +82,9 @@ struct Slots {
     due: BTreeSet<(Instant, u64, Digest)>,
     active: usize,
     next_seq: u64,
-    recent_done: VecDeque<Record>,
+    /// The last done deliveries, kept as they were (their records are
+    /// built when asked for).
+    recent_done: VecDeque<Slot>,
 }
 
 struct Slot {
@@ -192,7 +194,8 @@ impl MemoryInbox {
             seq,
             token: 0,
             accepted: now,
-            updated_at: SystemTime::now(),
+            // Read when the delivery was made, just before.
+            updated_at: delivery.received_at(),
         };
         slots.by_key.insert_unique(digest.hash(), slot, Slot::hash);
         Ok(Accept::Accepted)
@@ -203,6 +206,7 @@ impl MemoryInbox {
         // order the lock is taken.
         let mut slots = self.slots();
         let now = Instant::now();
+        let mut wall = None;
         let mut out = Vec::new();
         while out.len() < max {
             let Some(first) = slots.due.first() else { break };
@@ -223,7 +227,7 @@ impl MemoryInbox {
             slot.attempts += 1;
             slot.due = until;
             slot.token = crate::random::random_u128();
-            slot.updated_at = SystemTime::now();
+            slot.updated_at = *wall.get_or_insert_with(SystemTime::now);
             out.push(Leased {
                 delivery: slot.delivery.clone(),
                 attempt: slot.attempts,
@@ -362,7 +366,7 @@ impl Inbox for MemoryInbox {
             if slots.recent_done.len() == RECENT_DONE {
                 slots.recent_done.pop_front();
             }
-            slots.recent_done.push_back(Self::record(&slot));
+            slots.recent_done.push_back(slot);
         });
         Box::pin(std::future::ready(Ok(done)))
     }
@@ -425,7 +429,9 @@ impl Inbox for MemoryInbox {
         let held = slots.by_id(id).map(|slot| (slot.digest, slot.state));
         let outcome = match held {
             // A done delivery still remembered is not dead, as `get` shows.
-            None if slots.recent_done.iter().any(|r| r.delivery.id() == id) => Replay::NotDead,
+            None if slots.recent_done.iter().any(|done| done.delivery.id() == id) => {
+                Replay::NotDead
+            }
             None => Replay::NotFound,
             Some((_, state)) if state != State::Dead => Replay::NotDead,
             Some((digest, _)) => {
@@ -448,7 +454,12 @@ impl Inbox for MemoryInbox {
         let mut slots = self.slots();
         let record = match slots.by_id(id) {
             Some(slot) => Some(Self::record(slot)),
-            None => slots.recent_done.iter().rev().find(|r| r.delivery.id() == id).cloned(),
+            None => slots
+                .recent_done
+                .iter()
+                .rev()
+                .find(|done| done.delivery.id() == id)
+                .map(Self::record),
         };
         Box::pin(std::future::ready(Ok(record)))
     }
@@ -469,7 +480,8 @@ impl Inbox for MemoryInbox {
         let slots = self.slots();
         // Done records are numbered by their place in the recent list.
         let mut numbered: Vec<(u64, Record)> = if state == State::Done {
-            slots.recent_done.iter().cloned().enumerate().map(|(i, r)| (i as u64, r)).collect()
+            let records = slots.recent_done.iter().map(Self::record);
+            records.enumerate().map(|(i, r)| (i as u64, r)).collect()
         } else {
             let mut held: Vec<&Slot> =
                 slots.by_key.iter().filter(|slot| slot.state == state).collect();
