@@ -49,6 +49,7 @@ mod timing;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -318,7 +319,7 @@ impl DispatcherBuilder {
             changed: Notify::new(),
             wake: Notify::new(),
             due: Mutex::new(BinaryHeap::new()),
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::default()),
             next_run: AtomicU64::new(0),
         });
         telemetry::dispatcher_started();
@@ -384,7 +385,7 @@ struct Inner {
     due: Mutex<BinaryHeap<Reverse<Instant>>>,
     /// The leases of the batches running now (their attempts started or
     /// waiting), handed back if the shutdown deadline passes.
-    running: Mutex<HashMap<u64, Running>>,
+    running: Mutex<HashMap<u64, Running, BuildHasherDefault<RunIdHasher>>>,
     next_run: AtomicU64,
 }
 
@@ -695,6 +696,28 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
         let pause =
             if cfg!(feature = "metrics") { GAUGES_EVERY.min(purge_every) } else { purge_every };
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Hashes the dispatcher's run ids: distinct counter values from this
+/// process, so one multiplication spreads them (no flooding to defend
+/// against, where SipHash would cost more than the rest of the lookup).
+#[derive(Default)]
+struct RunIdHasher(u64);
+
+impl std::hash::Hasher for RunIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
