@@ -837,22 +837,25 @@ async fn run(
         }
         started
     });
-    let result = if attempt > max {
+    let (result, ran) = if attempt > max {
         // Earlier attempts were started and never finished: their process
         // died (perhaps because of this very delivery).
-        Err(Failure::new(
+        let failure = Failure::new(
             AttemptOutcome::Unprocessable,
             format!(
                 "gave up after {} attempts; the last never finished (did the process stop?)",
                 attempt - 1
             ),
-        ))
+        );
+        (Err(failure), started.elapsed())
     } else {
-        attempt_once(inner, &delivery, attempt, &lease, waiting, started)
-            .instrument(span.clone())
-            .await
+        let result =
+            attempt_once(inner, &delivery, attempt, &lease, waiting).instrument(span.clone()).await;
+        let ran = started.elapsed();
+        inner.times.record(ran);
+        telemetry::handler_duration(ran.as_secs_f64(), result.is_ok());
+        (result, ran)
     };
-    let ran = started.elapsed();
     let stopped = lock(&inner.running).remove(&run_id).is_none();
     let report = match &result {
         Ok(()) => AttemptRecord::new(attempt, AttemptOutcome::Handled, ran),
@@ -1012,7 +1015,6 @@ async fn attempt_once(
     attempt: u32,
     lease: &Lease,
     waiting: &[Lease],
-    started: Instant,
 ) -> Result<(), Failure> {
     // Calling the handler may panic before it returns its future.
     let mut future = match std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -1065,9 +1067,6 @@ async fn attempt_once(
             }
         }
     };
-    let elapsed = started.elapsed();
-    inner.times.record(elapsed);
-    telemetry::handler_duration(elapsed.as_secs_f64(), result.is_ok());
     result
 }
 

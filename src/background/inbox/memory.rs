@@ -361,7 +361,7 @@ impl Inbox for MemoryInbox {
             slots.active -= 1;
             shared.done.remember_done(digest, shared.retain);
             slot.state = State::Done;
-            slot.updated_at = SystemTime::now();
+            slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
             if slots.recent_done.len() == RECENT_DONE {
                 slots.recent_done.pop_front();
@@ -382,7 +382,7 @@ impl Inbox for MemoryInbox {
             let slot = slots.slot(digest);
             slot.state = State::Retrying;
             slot.last_error = attempt.error().map(str::to_owned);
-            slot.updated_at = SystemTime::now();
+            slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
         });
         Box::pin(std::future::ready(Ok(retried)))
@@ -399,7 +399,7 @@ impl Inbox for MemoryInbox {
             let slot = slots.slot(digest);
             slot.state = State::Dead;
             slot.last_error = attempt.error().map(str::to_owned);
-            slot.updated_at = SystemTime::now();
+            slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
         });
         Box::pin(std::future::ready(Ok(dead)))
