@@ -1027,7 +1027,7 @@ async fn attempt_once(
         Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))))
     })
     .await;
-    let result = match first {
+    match first {
         Ok(Poll::Ready(outcome)) => outcome.map_err(Failure::failed),
         Err(payload) => Err(Failure::panicked(payload)),
         Ok(Poll::Pending) => {
@@ -1066,8 +1066,7 @@ async fn attempt_once(
                 }
             }
         }
-    };
-    result
+    }
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
