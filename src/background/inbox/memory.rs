@@ -82,6 +82,10 @@ struct Slots {
     due: BTreeSet<(Instant, u64, Digest)>,
     active: usize,
     next_seq: u64,
+    /// The last lease token handed out: each lease gets the next (0 is no
+    /// lease; wrapping past it takes 2^128 leases). Tokens never leave the
+    /// process, so a counter suffices.
+    last_token: u128,
     /// The last done deliveries, kept as they were (their records are
     /// built when asked for).
     recent_done: VecDeque<Slot>,
@@ -136,7 +140,12 @@ impl MemoryInboxBuilder {
         let done = MemoryStore::builder().max_entries(self.max_done).build();
         MemoryInbox {
             shared: Arc::new(Shared {
-                slots: Mutex::new(Slots::default()),
+                // Tokens start at a random point, so a lease of another
+                // inbox never matches one of this one's.
+                slots: Mutex::new(Slots {
+                    last_token: crate::random::random_u128(),
+                    ..Slots::default()
+                }),
                 done,
                 capacity: self.capacity,
                 retain: self.retain,
@@ -216,6 +225,8 @@ impl MemoryInbox {
             let (_, seq, digest) = slots.due.pop_first().expect("peeked");
             let until = now + lease_for;
             slots.due.insert((until, seq, digest));
+            slots.last_token = slots.last_token.wrapping_add(1).max(1);
+            let token = slots.last_token;
             let slot = slots.find(digest).expect("a due key has a slot");
             if slot.state == State::Leased {
                 // Its lease ran out before its worker reported.
@@ -226,7 +237,7 @@ impl MemoryInbox {
             slot.state = State::Leased;
             slot.attempts += 1;
             slot.due = until;
-            slot.token = crate::random::random_u128();
+            slot.token = token;
             slot.updated_at = *wall.get_or_insert_with(SystemTime::now);
             out.push(Leased {
                 delivery: slot.delivery.clone(),
