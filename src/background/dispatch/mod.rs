@@ -863,8 +863,14 @@ async fn run(
             AttemptRecord::new(attempt, failure.outcome, ran).with_error(&failure.error)
         }
     };
-    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone());
-    let mut settling = Box::pin(settling.instrument(span));
+    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone())
+        .instrument(span);
+    if !inner.inbox.is_durable() {
+        // An inbox in memory records at once: nothing to overlap.
+        settling.await;
+        return;
+    }
+    let mut settling = Box::pin(settling);
     let settled =
         std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
     if !settled {
