@@ -69,6 +69,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+#[path = "common/keys.rs"]
+mod keys;
+use keys::Keys;
+
 const RETAINED: u64 = 1_000_000;
 const QUEUED: u64 = 50_000;
 const SLICE: u64 = 100_000;
@@ -300,24 +304,6 @@ impl Latencies {
             "slowest_growth": slowest(self.slowest_by_event[Event::Growth as usize]),
             "slowest_eviction": slowest(self.slowest_by_event[Event::Eviction as usize]),
         })
-    }
-}
-
-/// Formats distinct keys without allocating: `evt_` and 16 hex digits.
-struct Keys([u8; 20]);
-
-impl Keys {
-    fn new() -> Self {
-        let mut buf = [b'0'; 20];
-        buf[..4].copy_from_slice(b"evt_");
-        Self(buf)
-    }
-
-    fn get(&mut self, n: u64) -> &str {
-        for (i, byte) in self.0[4..].iter_mut().enumerate() {
-            *byte = b"0123456789abcdef"[((n >> (60 - 4 * i)) & 0xf) as usize];
-        }
-        std::str::from_utf8(&self.0).expect("ascii")
     }
 }
 
@@ -620,25 +606,21 @@ fn append(path: &std::path::Path, line: &Value) {
 
 /// The short commit hash of the checkout, if git knows it.
 fn commit() -> String {
-    Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+    first_line("git", &["rev-parse", "--short", "HEAD"])
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`, as `date` gives it.
+fn today() -> String {
+    first_line("date", &["-u", "+%F"])
+}
+
+/// What a command prints, trimmed; `unknown` if it cannot run or fails.
+fn first_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// Today's date in UTC, `YYYY-MM-DD` (civil from days since 1970).
-fn today() -> String {
-    let days = (unix_now() / 86_400) as i64 + 719_468;
-    let era = days.div_euclid(146_097);
-    let doe = days.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }

@@ -25,26 +25,12 @@ use criterion::{Criterion, Throughput};
 use hookwarden::store::{Claim, ClaimToken, IdempotencyStore, MemoryStore};
 use tokio::runtime::Runtime;
 
+#[path = "common/keys.rs"]
+mod keys;
+use keys::Keys;
+
 const LEASE: Duration = Duration::from_secs(60);
 const RETAIN: Duration = Duration::from_secs(3600);
-
-/// Formats distinct keys without allocating: `evt_` and 16 hex digits.
-struct Keys([u8; 20]);
-
-impl Keys {
-    fn new() -> Self {
-        let mut buf = [b'0'; 20];
-        buf[..4].copy_from_slice(b"evt_");
-        Self(buf)
-    }
-
-    fn get(&mut self, n: u64) -> &str {
-        for (i, byte) in self.0[4..].iter_mut().enumerate() {
-            *byte = b"0123456789abcdef"[((n >> (60 - 4 * i)) & 0xf) as usize];
-        }
-        std::str::from_utf8(&self.0).expect("ascii")
-    }
-}
 
 fn single_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()

@@ -145,7 +145,7 @@ impl Extractor {
         Ok(Envelope {
             scheme: input.verified.scheme(),
             tenant: input.verified.tenant().map(Into::into),
-            dedupe_key: format!("{prefix}:sha256:{digest}").into(),
+            dedupe_key: dedupe_key(&prefix, "sha256", &digest),
             id: digest.into(),
             id_signed: true,
             event_type: BATCH_TYPE.into(),

@@ -675,7 +675,7 @@ mod tests {
     }
 
     #[test]
-    fn the_default_bound_holds_its_count_without_evicting() {
+    fn each_shard_gets_a_margin_over_its_even_share() {
         let store = MemoryStore::new();
         assert_eq!(store.shared.shards.len(), 1024);
         assert_eq!(store.shared.per_shard, 976 + 124);
