@@ -106,61 +106,60 @@ impl Ack {
         self
     }
 
-    async fn acknowledge(
+    /// A batch: each event kept in turn.
+    async fn acknowledge_batch(
         self,
-        verified: Verified,
         envelope: Envelope,
         client_ip: Option<IpAddr>,
     ) -> Response<Full<Bytes>> {
-        let outcome = match envelope.batch() {
-            None => self.keep(&envelope, verified.body(), verified.timestamp(), client_ip).await,
-            Some(events) => {
-                let mut outcome = Kept::Duplicate;
-                for event in events {
-                    let body = event.body();
-                    match self.keep(event.envelope(), body, None, client_ip).await {
-                        Kept::Accepted | Kept::Ignored(_) => outcome = Kept::Accepted,
-                        Kept::Duplicate => {}
-                        refused @ Kept::Refused(_) => return self.answer(&envelope, refused),
-                    }
-                }
-                outcome
+        let mut outcome = Kept::Duplicate;
+        for event in envelope.batch().unwrap_or_default() {
+            let kept = match self.prepare(event.envelope(), event.body(), None, client_ip) {
+                Ok(delivery) => self.kept(self.dispatcher.submit(delivery).await),
+                Err(kept) => kept,
+            };
+            match kept {
+                Kept::Accepted | Kept::Ignored(_) => outcome = Kept::Accepted,
+                Kept::Duplicate => {}
+                refused @ Kept::Refused(_) => return self.answer(&envelope, refused),
             }
-        };
+        }
         self.answer(&envelope, outcome)
     }
 
-    /// Keeps one event in the inbox.
-    async fn keep(
+    /// Makes the delivery to keep for one event, or says at once what
+    /// became of it (no handler takes it; shutting down).
+    fn prepare(
         &self,
         envelope: &Envelope,
         body: &Bytes,
         signed_timestamp: Option<u64>,
         client_ip: Option<IpAddr>,
-    ) -> Kept {
+    ) -> Result<Delivery, Kept> {
         let (id, event_type, version) = (envelope.id(), envelope.event_type(), envelope.version());
         if !self.dispatcher.accepts(event_type, version) {
             tracing::debug!(target: TARGET, id, r#type = event_type, version, "no handler: ignored");
             telemetry::delivery("ignored");
             self.dispatcher.count_ignored();
-            return Kept::Ignored(self.unknown_status);
+            return Err(Kept::Ignored(self.unknown_status));
         }
-        let overloaded = Rejection::Overloaded { retry_after: self.retry_after };
         if self.dispatcher.is_closing() {
-            return Kept::Refused(overloaded);
+            return Err(Kept::Refused(Rejection::Overloaded { retry_after: self.retry_after }));
         }
         // A copy, not a view: the received body usually shares the
         // connection's read buffer (several KiB), which a kept delivery
         // would otherwise keep alive, and which the server could not reuse.
         let body = Bytes::copy_from_slice(body);
         let [shared_id, shared_type, shared_version, shared_key] = envelope.shared_fields();
-        let delivery =
-            Delivery::new(shared_id.clone(), shared_type.clone(), shared_version.clone(), body)
-                .with_scheme(envelope.scheme())
-                .with_dedupe_key(shared_key.clone())
-                .with_timestamp(envelope.timestamp().or(signed_timestamp))
-                .with_client_ip(client_ip);
-        let submitted = self.dispatcher.submit(delivery).await;
+        Ok(Delivery::new(shared_id.clone(), shared_type.clone(), shared_version.clone(), body)
+            .with_scheme(envelope.scheme())
+            .with_dedupe_key(shared_key.clone())
+            .with_timestamp(envelope.timestamp().or(signed_timestamp))
+            .with_client_ip(client_ip))
+    }
+
+    /// What the inbox's answer to one event's delivery means.
+    fn kept(&self, submitted: Result<Submitted, SubmitError>) -> Kept {
         if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
             self.inbox_recovered();
         }
@@ -186,8 +185,8 @@ impl Ack {
                 Kept::Refused(Rejection::StoreUnavailable { retry_after: self.retry_after })
             }
             Err(error) => {
-                tracing::debug!(target: TARGET, %error, id, "not kept");
-                Kept::Refused(overloaded)
+                tracing::debug!(target: TARGET, %error, "not kept");
+                Kept::Refused(Rejection::Overloaded { retry_after: self.retry_after })
             }
         }
     }
@@ -199,19 +198,25 @@ impl Ack {
     }
 
     fn answer(&self, envelope: &Envelope, kept: Kept) -> Response<Full<Bytes>> {
-        let id = envelope.id();
-        let (status, word) = match kept {
-            Kept::Refused(rejection) => return reject(rejection),
+        match kept {
             Kept::Ignored(status) => {
                 let body = serde_json::json!({
                     "status": "ignored",
-                    "id": id,
+                    "id": envelope.id(),
                     "type": envelope.event_type(),
                     "version": envelope.version(),
                 });
-                return response::json(status, body.to_string().into_bytes());
+                response::json(status, body.to_string().into_bytes())
             }
-            Kept::Accepted => (StatusCode::ACCEPTED, "accepted"),
+            kept => self.answer_kept(envelope.id(), kept),
+        }
+    }
+
+    /// The answer for an event that reached the inbox (or was refused).
+    fn answer_kept(&self, id: &str, kept: Kept) -> Response<Full<Bytes>> {
+        let (status, word) = match kept {
+            Kept::Refused(rejection) => return reject(rejection),
+            Kept::Accepted | Kept::Ignored(_) => (StatusCode::ACCEPTED, "accepted"),
             Kept::Duplicate => (StatusCode::OK, "duplicate"),
         };
         match self.style {
@@ -258,8 +263,23 @@ impl<B> Service<Request<B>> for Ack {
             .get::<ClientIp>()
             .map(|ip| ip.0)
             .or_else(|| recorded_peer(extensions).map(|ip| ip.to_canonical()));
+        if envelope.batch().is_some() {
+            let this = self.clone();
+            return Box::pin(async move { Ok(this.acknowledge_batch(envelope, client_ip).await) });
+        }
+        // One event: all but the inbox's answer happens here, so the boxed
+        // future holds little more than the delivery.
+        let delivery =
+            match self.prepare(&envelope, verified.body(), verified.timestamp(), client_ip) {
+                Ok(delivery) => delivery,
+                Err(kept) => return Box::pin(std::future::ready(Ok(self.answer(&envelope, kept)))),
+            };
+        let id = envelope.shared_fields()[0].clone();
         let this = self.clone();
-        Box::pin(async move { Ok(this.acknowledge(verified, envelope, client_ip).await) })
+        Box::pin(async move {
+            let submitted = this.dispatcher.submit(delivery).await;
+            Ok(this.answer_kept(&id, this.kept(submitted)))
+        })
     }
 }
 

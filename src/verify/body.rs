@@ -1,5 +1,8 @@
 //! Reading the body: bounded in size and in time.
 
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -7,6 +10,7 @@ use http::HeaderMap;
 use http::header::CONTENT_LENGTH;
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::time::Sleep;
 
 use crate::Rejection;
 
@@ -35,11 +39,23 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    match tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await {
-        Err(_elapsed) => Err(Rejection::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge),
-        Ok(Err(_)) => Err(Rejection::BodyUnreadable),
+    let mut collecting = std::pin::pin!(Limited::new(body, limit).collect());
+    // A small body has usually arrived with the headers: then it is read
+    // at the first poll, and neither the clock nor a timer is needed. The
+    // timer is boxed, so a future that never needs it stays small.
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    let collected = std::future::poll_fn(|cx| {
+        if let Poll::Ready(collected) = collecting.as_mut().poll(cx) {
+            return Poll::Ready(Ok(collected));
+        }
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
+        timer.as_mut().poll(cx).map(|()| Err(Rejection::BodyTimeout))
+    })
+    .await?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge),
+        Err(_) => Err(Rejection::BodyUnreadable),
     }
 }
 
@@ -82,6 +98,43 @@ mod tests {
         ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
             std::task::Poll::Pending
         }
+    }
+
+    /// A body that arrives in one piece after `after`.
+    struct Late {
+        after: Pin<Box<Sleep>>,
+        sent: bool,
+    }
+
+    impl Late {
+        fn after(delay: Duration) -> Self {
+            Self { after: Box::pin(tokio::time::sleep(delay)), sent: false }
+        }
+    }
+
+    impl Body for Late {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+            if self.sent {
+                return Poll::Ready(None);
+            }
+            std::task::ready!(self.after.as_mut().poll(cx));
+            self.sent = true;
+            Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b"late")))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_was_not_there_at_first_is_waited_for_until_the_deadline() {
+        let body = collect(Late::after(Duration::from_secs(4)), 10, Duration::from_secs(5)).await;
+        assert_eq!(body.unwrap(), Bytes::from_static(b"late"));
+        let body = collect(Late::after(Duration::from_secs(6)), 10, Duration::from_secs(5)).await;
+        assert_eq!(body, Err(Rejection::BodyTimeout));
     }
 
     #[tokio::test(start_paused = true)]

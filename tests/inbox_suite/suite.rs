@@ -54,6 +54,7 @@ macro_rules! inbox_suite {
             stats_count_by_state_and_age_the_oldest_pending,
             list_pages_through_a_state_oldest_first,
             lease_hands_out_the_oldest_due_first_and_at_most_max,
+            retries_and_new_deliveries_go_out_in_the_order_they_fell_due,
             records_keep_the_delivery_and_each_attempt,
             the_attempt_log_is_bounded,
         );
@@ -449,6 +450,27 @@ pub(crate) async fn lease_hands_out_the_oldest_due_first_and_at_most_max(make: M
     let order: Vec<&str> = first.iter().chain(&rest).map(|l| l.delivery.id()).collect();
     assert_eq!(first.len(), 2);
     assert_eq!(order, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    nothing_due(&inbox).await;
+}
+
+/// A retry falls due among new deliveries: it is leased after those
+/// accepted before it fell due and before those accepted after.
+pub(crate) async fn retries_and_new_deliveries_go_out_in_the_order_they_fell_due(make: Make) {
+    let inbox = make(Options::default()).await;
+    let retried = delivery(&unique("due-retried"));
+    accept(&inbox, &retried).await;
+    let first = lease_one(&inbox, LONG).await;
+    let again = failed(&first, "try again");
+    assert!(inbox.retry(&first.lease, Duration::from_millis(300), &again).await.unwrap());
+    let before = delivery(&unique("due-before"));
+    accept(&inbox, &before).await;
+    sleep(Duration::from_millis(800)).await;
+    let after = delivery(&unique("due-after"));
+    accept(&inbox, &after).await;
+    let leased = inbox.lease(10, LONG).await.unwrap();
+    let order: Vec<&str> = leased.iter().map(|l| l.delivery.id()).collect();
+    assert_eq!(order, [before.id(), retried.id(), after.id()]);
+    assert_eq!(leased[1].attempt, 2);
     nothing_due(&inbox).await;
 }
 

@@ -616,6 +616,11 @@ impl Inner {
 
 async fn worker(inner: Arc<Inner>) {
     let mut failing = false;
+    // One timer for the worker's whole life, moved only when it should
+    // look sooner (or it has fired): an idle worker, woken for every
+    // delivery, would otherwise set and cancel a timer each time.
+    let look = tokio::time::sleep_until(inner.next_look());
+    tokio::pin!(look);
     loop {
         let wake = inner.wake.notified();
         tokio::pin!(wake);
@@ -641,11 +646,15 @@ async fn worker(inner: Arc<Inner>) {
         if inner.should_stop().await {
             break;
         }
+        let next = inner.next_look();
+        if look.is_elapsed() || next < look.deadline() {
+            look.as_mut().reset(next);
+        }
         let changed = inner.changed.notified();
         tokio::select! {
             () = &mut wake => {}
             () = changed, if closing => {}
-            () = tokio::time::sleep_until(inner.next_look()) => {}
+            () = look.as_mut() => {}
         }
     }
     inner.workers_running.fetch_sub(1, Ordering::AcqRel);
