@@ -159,21 +159,22 @@ impl Extractor {
     fn read(&self, input: &Input<'_>, found: &[Option<Found>]) -> Result<Envelope, Malformed> {
         let body = input.body;
         let mut cached_digest = None;
-        let mut digest = || cached_digest.get_or_insert_with(|| hex_sha256(body)).clone();
+        let mut digest =
+            || cached_digest.get_or_insert_with(|| Arc::<str>::from(hex_sha256(body))).clone();
 
         let text =
-            |steps, digest: &mut dyn FnMut() -> String| first_text(steps, input, found, digest);
+            |steps, digest: &mut dyn FnMut() -> Arc<str>| first_text(steps, input, found, digest);
 
         let event_type = match text(&self.event_type, &mut digest)? {
-            Some((event_type, _)) => event_type.into(),
+            Some((event_type, _)) => event_type,
             None => self.default_type.clone().ok_or(Malformed("the event has no type"))?,
         };
         let Some((id, id_step)) = text(&self.id, &mut digest)? else {
             return Err(Malformed("the event has no id"));
         };
         let version = match text(&self.version, &mut digest)? {
-            Some((version, _)) if self.numeric_versions => numeric_version(version).into(),
-            Some((version, _)) => version.into(),
+            Some((version, _)) if self.numeric_versions => numeric_version(version),
+            Some((version, _)) => version,
             None => self.default_version.clone(),
         };
         let timestamp = self.timestamp.iter().find_map(|step| match step {
@@ -188,10 +189,10 @@ impl Extractor {
         let prefix = key_prefix(input.verified);
         // `None`: key on the body digest.
         let key_id: Option<Cow<'_, str>> = match self.dedupe_key {
-            DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(Cow::Borrowed(&id)),
+            DedupeKey::Id if !matches!(id_step, Step::BodyDigest) => Some(Cow::Borrowed(&*id)),
             DedupeKey::Id | DedupeKey::BodyDigest => None,
             DedupeKey::SignedIdOrDigest if matches!(id_step, Step::BodyDigest) => None,
-            DedupeKey::SignedIdOrDigest if id_step.is_signed() => Some(Cow::Borrowed(&id)),
+            DedupeKey::SignedIdOrDigest if id_step.is_signed() => Some(Cow::Borrowed(&*id)),
             // The id came from an unsigned header: the first signed source
             // present instead, else the digest.
             DedupeKey::SignedIdOrDigest => {
@@ -201,7 +202,8 @@ impl Extractor {
                     .filter(|step| step.is_signed() && !matches!(step, Step::BodyDigest))
                     .cloned()
                     .collect();
-                first_text(&signed, input, found, &mut digest)?.map(|(id, _)| Cow::Owned(id))
+                first_text(&signed, input, found, &mut digest)?
+                    .map(|(id, _)| Cow::Owned(id.as_ref().to_owned()))
             }
         };
         let dedupe_key = match key_id {
@@ -215,7 +217,7 @@ impl Extractor {
             scheme: input.verified.scheme(),
             tenant: input.verified.tenant().map(Into::into),
             id_signed: id_step.is_signed(),
-            id: id.into(),
+            id,
             event_type,
             version,
             timestamp,
@@ -225,13 +227,22 @@ impl Extractor {
     }
 }
 
-/// `{prefix}:{kind}:{value}`, built in place.
+/// `{prefix}:{kind}:{value}`, joined on the stack when it fits, so the
+/// key costs one allocation (the `Arc`'s), not two.
 fn dedupe_key(prefix: &str, kind: &str, value: &str) -> Arc<str> {
-    let mut key = String::with_capacity(prefix.len() + kind.len() + value.len() + 2);
-    for part in [prefix, ":", kind, ":", value] {
-        key.push_str(part);
+    const ON_STACK: usize = 256;
+    let parts = [prefix, ":", kind, ":", value];
+    let len: usize = parts.iter().map(|part| part.len()).sum();
+    if len > ON_STACK {
+        return parts.concat().into();
     }
-    key.into()
+    let mut joined = [0u8; ON_STACK];
+    let mut at = 0;
+    for part in parts {
+        joined[at..at + part.len()].copy_from_slice(part.as_bytes());
+        at += part.len();
+    }
+    std::str::from_utf8(&joined[..len]).expect("strings joined are UTF-8").into()
 }
 
 /// What every dedupe key starts with: the scheme, and the tenant when each
@@ -246,15 +257,15 @@ fn key_prefix(verified: &Verified) -> Cow<'static, str> {
 
 /// `1.0` and `1.0.0` as `1`: trailing zero parts of a version made of
 /// digits and dots are dropped; anything else is kept as written.
-fn numeric_version(version: String) -> Box<str> {
+fn numeric_version(version: Arc<str>) -> Arc<str> {
     let numeric = !version.is_empty()
         && version
             .split('.')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
-    if !numeric {
-        return version.into_boxed_str();
+    if !numeric || !version.ends_with(".0") {
+        return version;
     }
-    let mut trimmed = version.as_str();
+    let mut trimmed = &*version;
     while let Some(rest) = trimmed.strip_suffix(".0") {
         trimmed = rest;
     }
@@ -276,22 +287,22 @@ fn first_text<'s>(
     steps: &'s [Step],
     input: &Input<'_>,
     found: &[Option<Found>],
-    digest: &mut dyn FnMut() -> String,
-) -> Result<Option<(String, &'s Step)>, Malformed> {
+    digest: &mut dyn FnMut() -> Arc<str>,
+) -> Result<Option<(Arc<str>, &'s Step)>, Malformed> {
     for step in steps {
         let value = match step {
             Step::Header(name) => header(input.headers, name)?,
             Step::Query(name) => query_parameter(input.uri, name)?,
-            Step::Body(slot) => match found[*slot].clone() {
+            Step::Body(slot) => match &found[*slot] {
                 None => None,
                 Some(value) => Some(
                     value
-                        .into_text()
+                        .text()
                         .ok_or(Malformed("an envelope field is neither a string nor a number"))?,
                 ),
             },
             Step::BodyDigest => Some(digest()),
-            Step::SignedId => input.verified.signed_id().map(str::to_owned),
+            Step::SignedId => input.verified.shared_signed_id().cloned(),
             Step::SignedTimestamp => None,
         };
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -314,7 +325,7 @@ impl From<Malformed> for Rejection {
 
 /// A query parameter that must appear once (or repeated with the same
 /// value); `name` alone or `name=` counts as absent.
-fn query_parameter(uri: &Uri, name: &str) -> Result<Option<String>, Malformed> {
+fn query_parameter(uri: &Uri, name: &str) -> Result<Option<Arc<str>>, Malformed> {
     let mut found: Option<&str> = None;
     for pair in uri.query().unwrap_or_default().split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -326,12 +337,12 @@ fn query_parameter(uri: &Uri, name: &str) -> Result<Option<String>, Malformed> {
         }
         found = Some(value);
     }
-    Ok(found.map(str::to_owned))
+    Ok(found.map(Into::into))
 }
 
 /// A header that must appear once (or repeated with the same value) and be
 /// visible ASCII; empty counts as absent.
-fn header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, Malformed> {
+fn header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<Arc<str>>, Malformed> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -340,7 +351,7 @@ fn header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, Malf
         return Err(Malformed("an envelope header is repeated with different values"));
     }
     let value = first.to_str().map_err(|_| Malformed("an envelope header is not visible ASCII"))?;
-    Ok(Some(value.trim().to_owned()))
+    Ok(Some(value.trim().into()))
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -409,6 +420,16 @@ mod tests {
     }
 
     #[test]
+    fn dedupe_keys_join_their_parts_whatever_their_length() {
+        assert_eq!(&*dedupe_key("github", "id", "d-1"), "github:id:d-1");
+        for len in [0, 240, 248, 249, 250, 400] {
+            let value = "é".repeat(len / 2) + &"x".repeat(len % 2);
+            let key = dedupe_key("stripe@acme", "id", &value);
+            assert_eq!(*key, format!("stripe@acme:id:{value}"), "{len}");
+        }
+    }
+
+    #[test]
     fn numeric_versions_drop_trailing_zero_parts() {
         for (raw, read) in [
             ("1", "1"),
@@ -421,7 +442,7 @@ mod tests {
             ("1..0", "1..0"),
             ("2024-06-20", "2024-06-20"),
         ] {
-            assert_eq!(&*numeric_version(raw.to_owned()), read, "{raw}");
+            assert_eq!(&*numeric_version(raw.into()), read, "{raw}");
         }
     }
 }

@@ -5,6 +5,7 @@
 //! be valid JSON).
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -13,8 +14,8 @@ use crate::scheme::JsonPointer;
 /// A value found at one of the wanted paths.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Found {
-    /// A string.
-    Str(String),
+    /// A string (shared: it becomes an envelope field as it is).
+    Str(Arc<str>),
     /// A non-negative integer.
     Unsigned(u64),
     /// Any other number, as JSON would print it.
@@ -25,11 +26,11 @@ pub(crate) enum Found {
 
 impl Found {
     /// The value as text: strings as they are, numbers printed.
-    pub(crate) fn into_text(self) -> Option<String> {
+    pub(crate) fn text(&self) -> Option<Arc<str>> {
         match self {
-            Found::Str(s) => Some(s),
-            Found::Unsigned(n) => Some(n.to_string()),
-            Found::Number(n) => Some(n),
+            Found::Str(s) => Some(s.clone()),
+            Found::Unsigned(n) => Some(n.to_string().into()),
+            Found::Number(n) => Some(n.as_str().into()),
             Found::Other => None,
         }
     }
@@ -130,11 +131,11 @@ impl Paths {
                 continue;
             };
             match &found[slot] {
-                Some(Found::Str(earlier)) if *earlier != *value => {
+                Some(Found::Str(earlier)) if **earlier != *value => {
                     return Err(ProbeError::Ambiguous);
                 }
                 Some(_) => {}
-                None => found[slot] = Some(Found::Str(value.into_owned())),
+                None => found[slot] = Some(Found::Str(value.as_ref().into())),
             }
         }
         Ok(found)
@@ -195,13 +196,13 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
         if self.node.slot.is_some() {
-            self.record(Found::Str(v.to_owned()));
+            self.record(Found::Str(v.into()));
         }
         Ok(())
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
-        self.record(Found::Str(v));
+        self.record(Found::Str(v.into()));
         Ok(())
     }
 

@@ -335,7 +335,7 @@ fn parse_unix_seconds(raw: &[u8]) -> Option<u64> {
 pub struct Verified {
     scheme: &'static str,
     timestamp: Option<u64>,
-    signed_id: Option<Box<str>>,
+    signed_id: Option<Arc<str>>,
     tenant: Option<Box<str>>,
     body: Bytes,
 }
@@ -381,6 +381,11 @@ impl Verified {
     /// The event id, for schemes whose signature covers it.
     pub fn signed_id(&self) -> Option<&str> {
         self.signed_id.as_deref()
+    }
+
+    /// The signed id, shared with the envelope that takes it as its id.
+    pub(crate) fn shared_signed_id(&self) -> Option<&Arc<str>> {
+        self.signed_id.as_ref()
     }
 
     /// The tenant whose secrets verified the request, when the

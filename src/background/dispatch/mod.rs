@@ -319,6 +319,7 @@ impl DispatcherBuilder {
             changed: Notify::new(),
             wake: Notify::new(),
             due: Mutex::new(BinaryHeap::new()),
+            due_added: AtomicU64::new(0),
             running: Mutex::new(HashMap::default()),
             next_run: AtomicU64::new(0),
         });
@@ -383,6 +384,9 @@ struct Inner {
     wake: Notify,
     /// When retries scheduled by this process fall due.
     due: Mutex<BinaryHeap<Reverse<Instant>>>,
+    /// Counts the additions to `due`, so that an idle worker whose timer
+    /// is set knows when it may have to look sooner.
+    due_added: AtomicU64,
     /// The leases of the batches running now (their attempts started or
     /// waiting), handed back if the shutdown deadline passes.
     running: Mutex<HashMap<u64, Running, BuildHasherDefault<RunIdHasher>>>,
@@ -584,6 +588,7 @@ impl Inner {
     /// Remembers that this process scheduled work due at `at`.
     fn due_at(&self, at: Instant) {
         lock(&self.due).push(Reverse(at));
+        self.due_added.fetch_add(1, Ordering::Release);
     }
 
     /// When an idle worker should look again: the next retry this process
@@ -617,8 +622,10 @@ impl Inner {
 async fn worker(inner: Arc<Inner>) {
     let mut failing = false;
     // One timer for the worker's whole life, moved only when it should
-    // look sooner (or it has fired): an idle worker, woken for every
-    // delivery, would otherwise set and cancel a timer each time.
+    // look sooner (a retry was scheduled) or it has fired: an idle worker,
+    // woken for every delivery, would otherwise read the clock and set and
+    // cancel a timer each time.
+    let mut seen_due = inner.due_added.load(Ordering::Acquire);
     let look = tokio::time::sleep_until(inner.next_look());
     tokio::pin!(look);
     loop {
@@ -646,9 +653,13 @@ async fn worker(inner: Arc<Inner>) {
         if inner.should_stop().await {
             break;
         }
-        let next = inner.next_look();
-        if look.is_elapsed() || next < look.deadline() {
-            look.as_mut().reset(next);
+        let due_added = inner.due_added.load(Ordering::Acquire);
+        if look.is_elapsed() || due_added != seen_due {
+            seen_due = due_added;
+            let next = inner.next_look();
+            if look.is_elapsed() || next < look.deadline() {
+                look.as_mut().reset(next);
+            }
         }
         let changed = inner.changed.notified();
         tokio::select! {
@@ -769,42 +780,43 @@ impl Failure {
 /// renewed along with the running one's; when a durable inbox's dispatcher
 /// shuts down, those not yet started are handed back at once.
 async fn run_batch(inner: &Arc<Inner>, leased: Vec<Leased>) {
-    // The first starts now: its start is recorded with it, under the one
-    // lock taken for the batch.
+    // The batch's run ids are consecutive. The first starts now: its start
+    // is recorded with it, under the one lock taken for the batch.
     let now = Instant::now();
-    let mut queue: VecDeque<(u64, Leased)> = VecDeque::with_capacity(leased.len());
+    let first_id = inner.next_run.fetch_add(leased.len() as u64, Ordering::Relaxed);
     {
         let mut running = lock(&inner.running);
-        for one in leased {
-            let run_id = inner.next_run.fetch_add(1, Ordering::Relaxed);
+        for (run_id, one) in (first_id..).zip(&leased) {
             running.insert(
                 run_id,
                 Running {
                     lease: one.lease.clone(),
                     delivery: one.delivery.clone(),
                     attempt: one.attempt,
-                    started: queue.is_empty().then_some(now),
+                    started: (run_id == first_id).then_some(now),
                 },
             );
-            queue.push_back((run_id, one));
         }
     }
     let mut started = Some(now);
     // Made when a recording has to wait (a durable inbox's write).
     let mut recording: Option<tokio::task::JoinSet<()>> = None;
-    while let Some((run_id, one)) = queue.pop_front() {
+    let mut rest = leased.into_iter();
+    let mut run_id = first_id;
+    while let Some(one) = rest.next() {
         let stopping = inner.stopped.load(Ordering::Acquire)
             || (inner.closing.load(Ordering::Acquire) && inner.inbox.is_durable());
         if stopping {
-            for (run_id, one) in std::iter::once((run_id, one)).chain(queue.drain(..)) {
+            for (run_id, one) in (run_id..).zip(std::iter::once(one).chain(rest)) {
                 if lock(&inner.running).remove(&run_id).is_some() {
                     let _ = inner.inbox.abandon(&one.lease, None).await;
                 }
             }
             break;
         }
-        let waiting: Vec<Lease> = queue.iter().map(|(_, l)| l.lease.clone()).collect();
+        let waiting: Vec<Lease> = rest.as_slice().iter().map(|l| l.lease.clone()).collect();
         run(inner, run_id, one, &waiting, &mut recording, started.take()).await;
+        run_id += 1;
     }
     // Every outcome is recorded before the worker leases again.
     if let Some(mut recording) = recording {
@@ -836,6 +848,47 @@ async fn run(
         outcome = tracing::field::Empty,
     );
     inner.in_flight.fetch_add(1, Ordering::AcqRel);
+    if !inner.inbox.is_durable() {
+        // An inbox in memory records at once: nothing to overlap, and one
+        // span covers both steps.
+        let recorded = span.clone();
+        async move {
+            let (result, report, stopped) =
+                attempt_and_report(inner, run_id, &delivery, attempt, &lease, waiting, started)
+                    .await;
+            settle(inner.clone(), delivery, report, lease, result, stopped, recorded).await;
+        }
+        .instrument(span)
+        .await;
+        return;
+    }
+    let (result, report, stopped) =
+        attempt_and_report(inner, run_id, &delivery, attempt, &lease, waiting, started)
+            .instrument(span.clone())
+            .await;
+    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone())
+        .instrument(span);
+    let mut settling = Box::pin(settling);
+    let settled =
+        std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
+    if !settled {
+        recording.get_or_insert_with(tokio::task::JoinSet::new).spawn(settling);
+    }
+}
+
+/// Runs attempt number `attempt` (unless earlier ones never finished) and
+/// reports it: its result, its entry in the attempt log, and whether the
+/// shutdown deadline took its lease back meanwhile.
+async fn attempt_and_report(
+    inner: &Arc<Inner>,
+    run_id: u64,
+    delivery: &Arc<Delivery>,
+    attempt: u32,
+    lease: &Lease,
+    waiting: &[Lease],
+    // When it was recorded as started, if it was.
+    started: Option<Instant>,
+) -> (Result<(), Failure>, AttemptRecord, bool) {
     let max = inner.retry.max_attempts();
     // tokio's clock, so that tests on a paused clock see the durations
     // they simulate.
@@ -858,8 +911,7 @@ async fn run(
         );
         (Err(failure), started.elapsed())
     } else {
-        let result =
-            attempt_once(inner, &delivery, attempt, &lease, waiting).instrument(span.clone()).await;
+        let result = attempt_once(inner, delivery, attempt, lease, waiting).await;
         let ran = started.elapsed();
         inner.times.record(ran);
         telemetry::handler_duration(ran.as_secs_f64(), result.is_ok());
@@ -872,19 +924,7 @@ async fn run(
             AttemptRecord::new(attempt, failure.outcome, ran).with_error(&failure.error)
         }
     };
-    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone())
-        .instrument(span);
-    if !inner.inbox.is_durable() {
-        // An inbox in memory records at once: nothing to overlap.
-        settling.await;
-        return;
-    }
-    let mut settling = Box::pin(settling);
-    let settled =
-        std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
-    if !settled {
-        recording.get_or_insert_with(tokio::task::JoinSet::new).spawn(settling);
-    }
+    (result, report, stopped)
 }
 
 /// Records the outcome of an attempt in the inbox (`report`, its entry in
