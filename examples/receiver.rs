@@ -43,8 +43,8 @@ usage: cargo run --example receiver -- [options]
                          Host is never trusted for this
   --tolerance SECS       timestamp tolerance, both directions (default 300)
   --max-body BYTES       body limit (default 1048576)
-  --max-inflight N       bodies read at once (default 64); past it a request is answered
-                         503 overloaded with Retry-After, so unverified bodies hold at most
+  --max-inflight N       bodies waited for at once (default 64); past it one is answered
+                         503 overloaded with Retry-After, so bodies waited for hold at most
                          N x --max-body bytes
   --allow CIDR           allowed client range; repeatable (default: every address)
   --trust-proxy CIDR     proxy whose forwarding headers are believed; repeatable

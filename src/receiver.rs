@@ -178,10 +178,10 @@ impl ReceiverBuilder {
         self
     }
 
-    /// How many bodies may be read at once (default 64): requests not yet
-    /// verified hold at most `max_inflight` × [`max_body`](Self::max_body)
-    /// bytes; past the cap a request is answered 503 `overloaded` with
-    /// `Retry-After` at once. See
+    /// How many bodies may be waited for at once (default 64): requests
+    /// waiting for their body hold at most `max_inflight` ×
+    /// [`max_body`](Self::max_body) bytes; past the cap such a request is
+    /// answered 503 `overloaded` with `Retry-After` at once. See
     /// [`VerifyLayer::max_inflight`](crate::verify::VerifyLayer::max_inflight).
     pub fn max_inflight(mut self, bodies: usize) -> Self {
         self.verify = self.verify.max_inflight(bodies);

@@ -1,9 +1,11 @@
 //! Bounded buffering: a request the headers already condemn is answered
-//! before a byte of its body is read, and at most `max_inflight` bodies are
-//! read at once; past that a request is answered 503 `overloaded` at once.
+//! without waiting for its body, and at most `max_inflight` bodies are
+//! waited for at once; past that a request is answered 503 `overloaded` at
+//! once. A body that arrived whole with its headers is verified at once and
+//! needs no slot.
 //!
-//! In process, the body is one that never ends and says whether it was
-//! read; over real HTTP on 127.0.0.1, the slow-sender attack of issue 11:
+//! In process, the body is one that never ends and counts how often it was
+//! polled; over real HTTP on 127.0.0.1, the slow-sender attack of issue 11:
 //! connections that send their headers and then trickle a body.
 
 use std::convert::Infallible;
@@ -11,7 +13,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,9 +49,9 @@ const T0_RFC3339: &str = "2023-07-19T10:11:12Z";
 /// The body limit the slow senders claim to fill.
 const MIB: usize = 1024 * 1024;
 
-/// A body whose sender has gone quiet: never a byte, and a flag that says
-/// whether anyone asked for one.
-struct Stalled(Arc<AtomicBool>);
+/// A body whose sender has gone quiet: never a byte, and a count of how
+/// often it was polled.
+struct Stalled(Arc<AtomicUsize>);
 
 impl http_body::Body for Stalled {
     type Data = Bytes;
@@ -59,21 +61,63 @@ impl http_body::Body for Stalled {
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.fetch_add(1, Ordering::SeqCst);
         Poll::Pending
     }
 }
 
-/// A request with these headers and a stalled body, and its "was it read"
-/// flag.
-fn stalled_request(headers: HeaderMap) -> (Request<Stalled>, Arc<AtomicBool>) {
-    let read = Arc::new(AtomicBool::new(false));
+/// How often a stalled body was polled. The receiver takes what has
+/// already arrived (one poll: here, nothing); only a receiver that waited
+/// for the rest polls it again (when its deadline wakes it, at the
+/// latest).
+#[derive(Clone)]
+struct Polls(Arc<AtomicUsize>);
+
+impl Polls {
+    fn waited_for(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 1
+    }
+}
+
+/// A request with these headers and a stalled body, and its poll count.
+fn stalled_request(headers: HeaderMap) -> (Request<Stalled>, Polls) {
+    let polls = Arc::new(AtomicUsize::new(0));
     let mut request = Request::post("/webhooks")
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Stalled(read.clone()))
+        .body(Stalled(polls.clone()))
         .unwrap();
     request.headers_mut().extend(headers);
-    (request, read)
+    (request, Polls(polls))
+}
+
+/// A whole body that is not there at the first poll (it comes right
+/// after): it is waited for, so it needs a slot.
+struct Late(Option<Bytes>, bool);
+
+impl http_body::Body for Late {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if !self.1 {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.0.take().map(|data| Ok(Frame::data(data))))
+    }
+}
+
+fn late_request(headers: HeaderMap, body: &'static [u8]) -> Request<Late> {
+    let mut request = Request::post("/webhooks")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Late(Some(Bytes::from_static(body)), false))
+        .unwrap();
+    request.headers_mut().extend(headers);
+    request
 }
 
 async fn ok(_: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -89,11 +133,12 @@ async fn status_and_code(response: Response<Full<Bytes>>) -> (StatusCode, String
 }
 
 /// Sends a stalled request through `verify`: the answer, and whether the
-/// body was read. With the paused clock a body that is read ends in 408.
+/// body was waited for. With the paused clock a body waited for ends in
+/// 408.
 async fn through(verify: VerifyLayer, headers: HeaderMap) -> ((StatusCode, String), bool) {
-    let (request, read) = stalled_request(headers);
+    let (request, polls) = stalled_request(headers);
     let response = verify.layer(tower::service_fn(ok)).oneshot(request).await.unwrap();
-    (status_and_code(response).await, read.load(Ordering::SeqCst))
+    (status_and_code(response).await, polls.waited_for())
 }
 
 /// One built-in scheme, and headers it signed at [`T0`] when its signed
@@ -184,7 +229,7 @@ fn cases() -> Vec<Case> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_missing_signature_is_refused_before_the_body_is_read() {
+async fn a_missing_signature_is_refused_without_waiting_for_the_body() {
     for case in cases() {
         let name = case.scheme.name();
         let answer = through(VerifyLayer::from_shared(case.scheme), HeaderMap::new()).await;
@@ -197,14 +242,14 @@ async fn a_missing_signature_is_refused_before_the_body_is_read() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn mailgun_signs_in_the_body_so_its_body_is_read() {
+async fn mailgun_signs_in_the_body_so_its_body_is_waited_for() {
     let mailgun = VerifyLayer::new(Mailgun::new([SECRET]).unwrap());
     let answer = through(mailgun, HeaderMap::new()).await;
     assert_eq!(answer, ((StatusCode::REQUEST_TIMEOUT, "body_timeout".to_owned()), true));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_stale_or_future_timestamp_is_refused_before_the_body_is_read() {
+async fn a_stale_or_future_timestamp_is_refused_without_waiting_for_the_body() {
     let mut timestamped = 0;
     for case in cases() {
         let Some(headers) = case.signed_at_t0 else { continue };
@@ -216,8 +261,8 @@ async fn a_stale_or_future_timestamp_is_refused_before_the_body_is_read() {
             let refused = (StatusCode::UNAUTHORIZED, "timestamp_out_of_tolerance".to_owned());
             assert_eq!(answer, (refused, false), "{name} at {now}");
         }
-        // In the window, the headers pass and the body is read (and, as it
-        // never comes, times out).
+        // In the window, the headers pass and the body is waited for (and,
+        // as it never comes, times out).
         let verify = VerifyLayer::from_shared(case.scheme).clock(FixedClock::new(T0));
         let answer = through(verify, headers).await;
         assert_eq!(answer, ((StatusCode::REQUEST_TIMEOUT, "body_timeout".to_owned()), true));
@@ -227,16 +272,16 @@ async fn a_stale_or_future_timestamp_is_refused_before_the_body_is_read() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_wrong_gitlab_token_is_refused_before_the_body_is_read() {
+async fn a_wrong_gitlab_token_is_refused_without_waiting_for_the_body() {
     let gitlab = VerifyLayer::new(GitLab::new([SECRET]).unwrap());
     let answer = through(gitlab.clone(), testing::gitlab("not the token")).await;
     assert_eq!(answer, ((StatusCode::UNAUTHORIZED, "invalid_signature".to_owned()), false));
     let answer = through(gitlab, testing::gitlab(SECRET)).await;
-    assert!(answer.1, "the right token: the body is read");
+    assert!(answer.1, "the right token: the body is waited for");
 }
 
 #[tokio::test(start_paused = true)]
-async fn each_tenant_s_scheme_checks_the_headers_before_the_body_is_read() {
+async fn each_tenant_s_scheme_checks_the_headers_before_waiting_for_the_body() {
     let tenants =
         Tenants::new(TenantKey::header("x-tenant").unwrap(), |tenant: String| async move {
             let scheme: Arc<dyn Scheme> = match tenant.as_str() {
@@ -258,7 +303,7 @@ async fn each_tenant_s_scheme_checks_the_headers_before_the_body_is_read() {
     let unknown = through(verify.clone(), named("globex", testing::github(SECRET, b"{}"))).await;
     assert_eq!(unknown, ((StatusCode::UNAUTHORIZED, "invalid_signature".to_owned()), false));
     let signed = through(verify, named("acme", testing::github(SECRET, b"{}"))).await;
-    assert!(signed.1, "the tenant's signature header is there: the body is read");
+    assert!(signed.1, "the tenant's signature header is there: the body is waited for");
 }
 
 /// Polls `future` once: its output if it is ready.
@@ -288,16 +333,16 @@ async fn past_max_inflight_a_request_is_answered_503_without_its_body() {
     let mut service = verify.layer(tower::service_fn(ok));
 
     // Two slow senders, their headers in: each holds a slot while its body
-    // is read.
+    // is waited for.
     let (first, _) = stalled_request(signed());
     let mut first = Box::pin(stalled_ready(&mut service).await.call(first));
-    assert!(poll_once(&mut first).await.is_none(), "reading the body");
+    assert!(poll_once(&mut first).await.is_none(), "waiting for the body");
     let (second, _) = stalled_request(signed());
     let mut second = Box::pin(stalled_ready(&mut service).await.call(second));
-    assert!(poll_once(&mut second).await.is_none(), "reading the body");
+    assert!(poll_once(&mut second).await.is_none(), "waiting for the body");
 
-    // A third is answered at once, its body unread.
-    let (third, read) = stalled_request(signed());
+    // A third is answered at once, its body not waited for.
+    let (third, polls) = stalled_request(signed());
     let mut third = Box::pin(stalled_ready(&mut service).await.call(third));
     let response = poll_once(&mut third).await.expect("answered at once").unwrap();
     assert_eq!(response.headers()[http::header::RETRY_AFTER], "7");
@@ -305,31 +350,41 @@ async fn past_max_inflight_a_request_is_answered_503_without_its_body() {
         status_and_code(response).await,
         (StatusCode::SERVICE_UNAVAILABLE, "overloaded".to_owned())
     );
-    assert!(!read.load(Ordering::SeqCst));
+    assert!(!polls.waited_for());
     // So is one without a signature: the headers are checked first.
     let (unsigned, _) = stalled_request(HeaderMap::new());
     let response = stalled_ready(&mut service).await.call(unsigned).await.unwrap();
     assert_eq!(status_and_code(response).await.1, "missing_signature");
+    // A body that came whole with its headers is verified at once, without
+    // a slot: the slow senders cannot keep it out.
+    let whole = testing::request("/webhooks", signed(), body);
+    let response = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
+        .await
+        .unwrap()
+        .call(whole)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a whole delivery needs no slot");
+    // One that must be waited for is refused.
+    let late = late_request(signed(), body);
+    let response =
+        ServiceExt::<Request<Late>>::ready(&mut service).await.unwrap().call(late).await.unwrap();
+    assert_eq!(status_and_code(response).await.1, "overloaded");
 
-    // A sender that gives up gives its slot back: a whole delivery is
-    // served again; so it is once a verification ends.
+    // A sender that gives up gives its slot back: a delivery waited for is
+    // served again; so it is once a verification ends (one slot is free,
+    // and two are served one after the other).
     drop(first);
-    let delivery = testing::request("/webhooks", signed(), body);
-    let response = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap()
-        .call(delivery)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let delivery = testing::request("/webhooks", signed(), body);
-    let response = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap()
-        .call(delivery)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "the slot came back after verification");
+    for _ in 0..2 {
+        let late = late_request(signed(), body);
+        let response = ServiceExt::<Request<Late>>::ready(&mut service)
+            .await
+            .unwrap()
+            .call(late)
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the slot came back");
+    }
     drop(second);
 }
 
@@ -434,8 +489,8 @@ impl Drop for SlowSender {
     }
 }
 
-/// A whole request, wrongly signed: it takes a slot only for as long as
-/// its signature is checked.
+/// A whole request, wrongly signed: its body is there with its headers, so
+/// it is verified at once, without a slot.
 async fn probe(addr: SocketAddr) -> Answer {
     let body = br#"{"type":"probe"}"#;
     let headers = looks_signed("msg_probe");
@@ -449,8 +504,10 @@ async fn probe(addr: SocketAddr) -> Answer {
         raw.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
     }
     raw.push_str("\r\n");
-    write.write_all(raw.as_bytes()).await.unwrap();
-    write.write_all(body).await.unwrap();
+    // In one write: the body arrives with the headers.
+    let mut whole = raw.into_bytes();
+    whole.extend_from_slice(body);
+    write.write_all(&whole).await.unwrap();
     answer(&mut read).await
 }
 
@@ -493,48 +550,48 @@ async fn slow_senders_hold_at_most_max_inflight_bodies_while_deliveries_go_on() 
         (StatusCode::ACCEPTED, "accepted".to_owned())
     );
 
-    // One more takes the last slot. Probes (whole requests, wrongly signed)
-    // are answered 401 while a slot is free, and 503 once every slot is
-    // held; a slow sender that a probe's brief slot turned away is replaced.
+    // One more takes the last slot; then every further slow sender is
+    // turned away at once: 503 `overloaded` with Retry-After, its 1 MiB
+    // body unsent, so no more than CAP bodies are ever buffered. (Until
+    // the server has seen every holder's headers, a newcomer may take a
+    // slot first: it joins the holders, and the holder it beat is turned
+    // away.)
     holding.push(SlowSender::start(addr, &looks_signed("msg_slow_last")).await);
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        for (i, sender) in holding.iter_mut().enumerate() {
-            if sender.answered() {
-                *sender = SlowSender::start(addr, &looks_signed(&format!("msg_again_{i}"))).await;
-            }
+    let overloaded = loop {
+        let n = holding.len();
+        let mut newcomer = SlowSender::start(addr, &looks_signed(&format!("msg_new_{n}"))).await;
+        match tokio::time::timeout(Duration::from_millis(300), answer(&mut newcomer.read)).await {
+            Ok(answer) => break answer,
+            Err(_still_sending) => holding.push(newcomer),
         }
-        let probed = probe(addr).await;
-        if probed.status == 503 {
-            break;
-        }
-        assert_eq!((probed.status, probed.code.as_str()), (401, "invalid_signature"));
         assert!(Instant::now() < deadline, "the slow senders never held every slot");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // Every slot is held: the next sender is answered 503 `overloaded`
-    // with Retry-After at once, its 1 MiB body unsent, so no more than
-    // CAP bodies are ever buffered; a delivery is asked to come back.
-    let mut turned_away = SlowSender::start(addr, &looks_signed("msg_one_too_many")).await;
-    let overloaded = answer(&mut turned_away.read).await;
+    };
     assert_eq!((overloaded.status, overloaded.code.as_str()), (503, "overloaded"));
     assert_eq!(overloaded.retry_after.as_deref(), Some("5"));
-    assert_eq!(
-        sender::deliver(addr, "evt_turned_away").await,
-        (StatusCode::SERVICE_UNAVAILABLE, "overloaded".to_owned())
-    );
-    assert!(holding.iter_mut().all(|sender| !sender.answered()), "still holding their slots");
+    let still_holding = holding.iter_mut().filter_map(|s| (!s.answered()).then_some(())).count();
+    assert_eq!(still_holding, CAP, "exactly CAP bodies are waited for");
 
-    // The slow senders hang up: their slots come back, and the delivery
-    // turned away is accepted when it is sent again.
+    // Whole requests need no slot: a probe (wrongly signed) is answered
+    // 401, and a delivery is accepted, while every slot is held.
+    let probed = probe(addr).await;
+    assert_eq!((probed.status, probed.code.as_str()), (401, "invalid_signature"));
+    assert_eq!(
+        sender::deliver(addr, "evt_while_every_slot_is_held").await,
+        (StatusCode::ACCEPTED, "accepted".to_owned())
+    );
+    let still_holding = holding.iter_mut().filter_map(|s| (!s.answered()).then_some(())).count();
+    assert_eq!(still_holding, CAP, "still holding their slots");
+
+    // The slow senders hang up: their slots come back, and a slow sender
+    // is waited for again.
     drop(holding);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match sender::deliver(addr, "evt_turned_away").await {
-            (StatusCode::ACCEPTED, word) if word == "accepted" => break,
-            (StatusCode::SERVICE_UNAVAILABLE, word) if word == "overloaded" => {}
-            other => panic!("unexpected answer {other:?}"),
+        let mut again = SlowSender::start(addr, &looks_signed("msg_after_the_attack")).await;
+        match tokio::time::timeout(Duration::from_millis(300), answer(&mut again.read)).await {
+            Err(_waited_for) => break,
+            Ok(answer) => assert_eq!((answer.status, answer.code.as_str()), (503, "overloaded")),
         }
         assert!(Instant::now() < deadline, "the slots never came back");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -110,7 +110,7 @@ impl Scheme for GitLab {
     }
 
     /// The whole check: the token does not depend on the body, so a wrong
-    /// one is refused before the body is read.
+    /// one is refused without waiting for the body.
     fn precheck(&self, request: &SignedRequest<'_>) -> Result<(), VerifyError> {
         self.verify(request).map(drop)
     }

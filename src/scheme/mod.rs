@@ -67,8 +67,9 @@
 //!
 //! A scheme whose signature is in the headers should also implement
 //! [`Scheme::precheck`] (the header steps of `verify`, without the body),
-//! so that a request without a usable signature is refused before its body
-//! is read; every built-in scheme does, but Mailgun, which signs in the body.
+//! so that a request without a usable signature is refused without waiting
+//! for its body; every built-in scheme does, but Mailgun, which signs in the
+//! body.
 
 use std::fmt;
 use std::sync::Arc;
@@ -145,17 +146,18 @@ pub trait Scheme: Send + Sync + fmt::Debug + 'static {
     /// Checks the request's signature over its exact body bytes.
     fn verify(&self, request: &SignedRequest<'_>) -> Result<Verified, VerifyError>;
 
-    /// Refuses, before a byte of the body is read, a request that
+    /// Refuses, before the body is waited for, a request that
     /// [`verify`](Self::verify) would refuse whatever the body: the
     /// signature header missing or unparsable, the signed timestamp outside
     /// the tolerance window.
     ///
     /// [`Verify`](crate::verify::Verify) calls it with the headers, the
-    /// target and an **empty** body, so a sender that trickles a body behind
-    /// a missing or stale signature is answered at once instead of holding
-    /// memory (and a slot of
-    /// [`max_inflight`](crate::verify::VerifyLayer::max_inflight)) while it
-    /// arrives. Two rules, or deliveries are lost: it must accept every
+    /// target and an **empty** body when the body has not all arrived with
+    /// the headers, so a sender that trickles a body behind a missing or
+    /// stale signature is answered at once instead of holding memory (and a
+    /// slot of [`max_inflight`](crate::verify::VerifyLayer::max_inflight))
+    /// while it arrives. (A body that did arrive whole goes straight to
+    /// `verify`.) Two rules, or deliveries are lost: it must accept every
     /// request `verify` accepts, and refuse only with the error `verify`
     /// would give. The simplest way to keep both is to run the header steps
     /// of `verify`, in the same order, and stop before the body. The

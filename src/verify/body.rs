@@ -27,33 +27,48 @@ pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
 /// Collects the whole body, refusing it past `limit` bytes (413) or when it
 /// has not all arrived within `deadline` (408).
 ///
+/// A body that is all there at the first poll (a small one usually arrives
+/// with the headers) is taken at once: no clock reading, no timer. Only if
+/// it has to be waited for does `before_waiting` run, and its refusal ends
+/// the read (the cheap checks, and taking a slot among the bodies read at
+/// once); what it gives is returned with the body.
+///
 /// Nothing is pre-allocated from the sender's claims: chunks are kept as
 /// they arrive and joined once, at most `limit` bytes in all (a body of one
 /// chunk is not copied at all).
-pub(crate) async fn collect<B>(
+pub(crate) async fn collect<B, T>(
     body: B,
     limit: usize,
     deadline: Duration,
-) -> Result<Bytes, Rejection>
+    before_waiting: impl FnOnce() -> Result<T, Rejection>,
+) -> Result<(Bytes, Option<T>), Rejection>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut collecting = std::pin::pin!(Limited::new(body, limit).collect());
-    // A small body has usually arrived with the headers: then it is read
-    // at the first poll, and neither the clock nor a timer is needed. The
-    // timer is boxed, so a future that never needs it stays small.
-    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    let mut before_waiting = Some(before_waiting);
+    // What `before_waiting` gave, and the deadline's timer (boxed, so a
+    // future that never waits stays small).
+    let mut waiting: Option<(T, Pin<Box<Sleep>>)> = None;
     let collected = std::future::poll_fn(|cx| {
         if let Poll::Ready(collected) = collecting.as_mut().poll(cx) {
             return Poll::Ready(Ok(collected));
         }
-        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(deadline)));
+        if waiting.is_none() {
+            let check = before_waiting.take().expect("runs once");
+            match check() {
+                Ok(given) => waiting = Some((given, Box::pin(tokio::time::sleep(deadline)))),
+                Err(rejection) => return Poll::Ready(Err(rejection)),
+            }
+        }
+        let (_, timer) = waiting.as_mut().expect("set above");
         timer.as_mut().poll(cx).map(|()| Err(Rejection::BodyTimeout))
     })
     .await?;
+    let given = waiting.map(|(given, _)| given);
     match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(collected) => Ok((collected.to_bytes(), given)),
         Err(error) if error.is::<LengthLimitError>() => Err(Rejection::PayloadTooLarge),
         Err(_) => Err(Rejection::BodyUnreadable),
     }
@@ -78,11 +93,12 @@ mod tests {
     async fn a_body_past_the_limit_is_refused() {
         let body = Full::new(Bytes::from(vec![0u8; 11]));
         assert_eq!(
-            collect(body, 10, Duration::from_secs(5)).await,
+            collect(body, 10, Duration::from_secs(5), || Ok(())).await,
             Err(Rejection::PayloadTooLarge)
         );
         let body = Full::new(Bytes::from(vec![0u8; 10]));
-        assert_eq!(collect(body, 10, Duration::from_secs(5)).await.unwrap().len(), 10);
+        let (body, waited) = collect(body, 10, Duration::from_secs(5), || Ok(())).await.unwrap();
+        assert_eq!((body.len(), waited), (10, None), "all there at once: no waiting");
     }
 
     /// A body whose sender has gone quiet.
@@ -131,14 +147,27 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_was_not_there_at_first_is_waited_for_until_the_deadline() {
-        let body = collect(Late::after(Duration::from_secs(4)), 10, Duration::from_secs(5)).await;
-        assert_eq!(body.unwrap(), Bytes::from_static(b"late"));
-        let body = collect(Late::after(Duration::from_secs(6)), 10, Duration::from_secs(5)).await;
-        assert_eq!(body, Err(Rejection::BodyTimeout));
+        let body = Late::after(Duration::from_secs(4));
+        let read = collect(body, 10, Duration::from_secs(5), || Ok("checked")).await;
+        assert_eq!(read, Ok((Bytes::from_static(b"late"), Some("checked"))));
+        let body = Late::after(Duration::from_secs(6));
+        let read = collect(body, 10, Duration::from_secs(5), || Ok("checked")).await;
+        assert_eq!(read, Err(Rejection::BodyTimeout));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_before_waiting_ends_the_read() {
+        let body = Late::after(Duration::from_secs(1));
+        let read = collect(body, 10, Duration::from_secs(5), || {
+            Err::<(), _>(Rejection::Overloaded { retry_after: Duration::from_secs(3) })
+        })
+        .await;
+        assert_eq!(read, Err(Rejection::Overloaded { retry_after: Duration::from_secs(3) }));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_never_ends_times_out() {
-        assert_eq!(collect(Silent, 10, Duration::from_secs(5)).await, Err(Rejection::BodyTimeout));
+        let read = collect(Silent, 10, Duration::from_secs(5), || Ok(())).await;
+        assert_eq!(read, Err(Rejection::BodyTimeout));
     }
 }

@@ -26,8 +26,9 @@ pub(super) struct Collected {
     body: Bytes,
     scheme: Arc<dyn Scheme>,
     tenant: Option<Box<str>>,
-    /// Held until the signature is checked, then given back.
-    slot: OwnedSemaphorePermit,
+    /// Held until the signature is checked, then given back; none for a
+    /// body that was all there at once.
+    slot: Option<OwnedSemaphorePermit>,
     /// When the headers arrived (Unix seconds): the time the timestamp is
     /// judged by, before and after the body.
     now: u64,
@@ -36,9 +37,11 @@ pub(super) struct Collected {
 pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejection>> + Send>>;
 
 /// Everything before the signature is checked, cheapest first: the
-/// tenant's scheme, the scheme's [`precheck`](Scheme::precheck) of the
-/// headers, a slot among the [`max_inflight`](super::VerifyLayer::max_inflight)
-/// body reads, and only then the body.
+/// tenant's scheme, then the body if it is all there already (it usually
+/// arrives with the headers: nothing waits on its sender, and the signature
+/// is checked at once). Otherwise, before waiting for it: the scheme's
+/// [`precheck`](Scheme::precheck) of the headers and a slot among the
+/// [`max_inflight`](super::VerifyLayer::max_inflight) body reads.
 pub(super) async fn collect<B>(
     parts: Parts,
     body: B,
@@ -58,15 +61,18 @@ where
     // One reading of the clock for the pre-check and the verification:
     // when the request's headers arrived.
     let now = config.clock.unix_now();
-    let headers_only =
-        SignedRequest::new(&parts.headers, &[], now, config.tolerance).with_uri(&parts.uri);
-    scheme.precheck(&headers_only)?;
-    let slot = config
-        .inflight
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| Rejection::Overloaded { retry_after: config.retry_after })?;
-    let body = body::collect(body, config.max_body, config.body_timeout).await?;
+    let before_waiting = || {
+        let headers_only =
+            SignedRequest::new(&parts.headers, &[], now, config.tolerance).with_uri(&parts.uri);
+        scheme.precheck(&headers_only)?;
+        config
+            .inflight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Rejection::Overloaded { retry_after: config.retry_after })
+    };
+    let (body, slot) =
+        body::collect(body, config.max_body, config.body_timeout, before_waiting).await?;
     Ok(Collected { parts, body, scheme, tenant, slot, now })
 }
 

@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default tolerance for signed timestamps, in both directions.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-/// The default number of bodies read at once: with the default body limit,
+/// The default number of bodies waited for at once: with the default body limit,
 /// at most 64 MiB buffered by requests not yet verified.
 pub const DEFAULT_MAX_INFLIGHT: usize = 64;
 /// The default `Retry-After` of a 503 `overloaded`.
@@ -78,7 +78,7 @@ pub struct VerifyLayer<B = Full<Bytes>> {
 
 impl VerifyLayer {
     /// Verifies with `scheme`; 1 MiB body limit, 10 s body deadline, 300 s
-    /// timestamp tolerance, 64 bodies read at once, the system clock.
+    /// timestamp tolerance, 64 bodies waited for at once, the system clock.
     pub fn new(scheme: impl Scheme) -> Self {
         Self::from_shared(Arc::new(scheme))
     }
@@ -142,16 +142,18 @@ impl<B> VerifyLayer<B> {
         self
     }
 
-    /// How many bodies may be read at once (default
+    /// How many bodies may be waited for at once (default
     /// [`DEFAULT_MAX_INFLIGHT`], at least 1), across every clone of this
-    /// layer and of the services it makes: memory held by requests not yet
-    /// verified stays below `max_inflight` × [`max_body`](Self::max_body).
+    /// layer and of the services it makes: memory held by requests waiting
+    /// for their body stays below `max_inflight` × [`max_body`](Self::max_body).
     ///
-    /// A request takes a slot once its headers pass the scheme's
+    /// A body that arrived whole with its headers needs no slot: it is
+    /// verified at once. A request whose body must be waited for takes a
+    /// slot once its headers pass the scheme's
     /// [`precheck`](crate::scheme::Scheme::precheck) (so one without a
     /// signature, or with a stale timestamp, never takes one), and gives it
     /// back as soon as its signature is checked. Past the cap it is answered
-    /// at once, without reading its body: 503 `overloaded` with
+    /// at once, without waiting for its body: 503 `overloaded` with
     /// `Retry-After` (see [`retry_after`](Self::retry_after)), never queued.
     ///
     /// ```

@@ -15,22 +15,25 @@
 //! | signature or timestamp unparsable | 401 | `malformed_signature` |
 //! | no signature matches any active secret | 401 | `invalid_signature` |
 //! | timestamp outside the tolerance window | 401 | `timestamp_out_of_tolerance` |
-//! | more than [`max_inflight`](VerifyLayer::max_inflight) bodies being read | 503 | `overloaded` + `Retry-After` |
+//! | more than [`max_inflight`](VerifyLayer::max_inflight) bodies being waited for | 503 | `overloaded` + `Retry-After` |
 //!
 //! # Bounded buffering
 //!
 //! A sender that sends its headers and then trickles the body should not
-//! hold memory for free. Before a byte of the body is read, the scheme's
+//! hold memory for free. A body that arrived whole with its headers (as a
+//! small one usually does) is verified at once: nothing waits on its
+//! sender. Before waiting for the rest of one that did not, the scheme's
 //! [`precheck`](crate::scheme::Scheme::precheck) looks at the headers
 //! alone: a missing or unparsable signature header, or a signed timestamp
 //! outside the window, is answered at once (with the code the full check
 //! would give). A request that passes takes one of
 //! [`max_inflight`](VerifyLayer::max_inflight) slots (default 64) for as
-//! long as its body is read and its signature checked; with none free it
-//! is answered 503 `overloaded` at once. So unverified bodies never hold
-//! more than `max_inflight` × [`max_body`](VerifyLayer::max_body) bytes,
-//! and the [body deadline](VerifyLayer::body_timeout) bounds how long a
-//! slow sender keeps a slot.
+//! long as its body is waited for and its signature checked; with none
+//! free it is answered 503 `overloaded` at once. So bodies waited for never
+//! hold more than `max_inflight` × [`max_body`](VerifyLayer::max_body)
+//! bytes, the [body deadline](VerifyLayer::body_timeout) bounds how long a
+//! slow sender keeps a slot, and slow senders holding every slot do not
+//! keep out deliveries that arrive whole.
 //!
 //! The inner service keeps its error type: rejections are responses, so the
 //! layer fits `axum::Router::layer` and `route_layer` as is.
