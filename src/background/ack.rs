@@ -115,7 +115,10 @@ impl Ack {
         let mut outcome = Kept::Duplicate;
         for event in envelope.batch().unwrap_or_default() {
             let kept = match self.prepare(event.envelope(), event.body(), None, client_ip) {
-                Ok(delivery) => self.kept(self.dispatcher.submit(delivery).await),
+                Ok(delivery) => {
+                    let submitted = self.dispatcher.submit(delivery).await;
+                    self.kept(event.envelope().id(), submitted)
+                }
                 Err(kept) => kept,
             };
             match kept {
@@ -158,8 +161,8 @@ impl Ack {
             .with_client_ip(client_ip))
     }
 
-    /// What the inbox's answer to one event's delivery means.
-    fn kept(&self, submitted: Result<Submitted, SubmitError>) -> Kept {
+    /// What the inbox's answer to event `id`'s delivery means.
+    fn kept(&self, id: &str, submitted: Result<Submitted, SubmitError>) -> Kept {
         if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
             self.inbox_recovered();
         }
@@ -185,7 +188,7 @@ impl Ack {
                 Kept::Refused(Rejection::StoreUnavailable { retry_after: self.retry_after })
             }
             Err(error) => {
-                tracing::debug!(target: TARGET, %error, "not kept");
+                tracing::debug!(target: TARGET, %error, id, "not kept");
                 Kept::Refused(Rejection::Overloaded { retry_after: self.retry_after })
             }
         }
@@ -278,7 +281,7 @@ impl<B> Service<Request<B>> for Ack {
         let this = self.clone();
         Box::pin(async move {
             let submitted = this.dispatcher.submit(delivery).await;
-            Ok(this.answer_kept(&id, this.kept(submitted)))
+            Ok(this.answer_kept(&id, this.kept(&id, submitted)))
         })
     }
 }
