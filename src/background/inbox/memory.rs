@@ -183,6 +183,9 @@ impl MemoryInbox {
     fn accept_now(&self, delivery: &Delivery) -> Result<Accept, InboxError> {
         let shared = &*self.shared;
         let digest = shared.done.digest(delivery.dedupe_key());
+        // Made before the lock is taken (and dropped after it, if not
+        // kept): the lock is shared with every worker.
+        let kept = Arc::new(delivery.clone());
         let mut slots = self.slots();
         if slots.find(digest).is_some() || shared.done.is_done(digest) {
             return Ok(Accept::Duplicate);
@@ -197,7 +200,7 @@ impl MemoryInbox {
         slots.active += 1;
         let slot = Slot {
             key: delivery.shared_dedupe_key(),
-            delivery: Arc::new(delivery.clone()),
+            delivery: kept,
             digest,
             state: State::Pending,
             attempts: 0,
@@ -251,16 +254,17 @@ impl MemoryInbox {
         out
     }
 
-    /// Applies `change` to the leased slot if `lease` still holds it.
-    fn finish(&self, lease: &Lease, change: impl FnOnce(&mut Slots, Digest)) -> bool {
+    /// Applies `change` to the leased slot if `lease` still holds it, and
+    /// gives what it returns once the lock is released (`None`: the lease
+    /// was lost).
+    fn finish<R>(&self, lease: &Lease, change: impl FnOnce(&mut Slots, Digest) -> R) -> Option<R> {
         let digest = self.shared.done.digest(lease.key());
         let mut slots = self.slots();
         match slots.find(digest) {
             Some(slot) if slot.state == State::Leased && slot.token == lease.token() => {}
-            _ => return false,
+            _ => return None,
         }
-        change(&mut slots, digest);
-        true
+        Some(change(&mut slots, digest))
     }
 
     fn record(slot: &Slot) -> Record {
@@ -373,7 +377,7 @@ impl Inbox for MemoryInbox {
         let renewed = self.finish(lease, |slots, digest| {
             slots.reschedule(digest, Some(Instant::now() + lease_for));
         });
-        Box::pin(std::future::ready(Ok(renewed)))
+        Box::pin(std::future::ready(Ok(renewed.is_some())))
     }
 
     fn complete<'a>(
@@ -390,12 +394,13 @@ impl Inbox for MemoryInbox {
             slot.state = State::Done;
             slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
-            if slots.recent_done.len() == RECENT_DONE {
-                slots.recent_done.pop_front();
-            }
+            let forgotten =
+                (slots.recent_done.len() == RECENT_DONE).then(|| slots.recent_done.pop_front());
             slots.recent_done.push_back(slot);
+            forgotten
         });
-        Box::pin(std::future::ready(Ok(done)))
+        // The oldest done delivery is freed here, not under the lock.
+        Box::pin(std::future::ready(Ok(done.is_some())))
     }
 
     fn retry<'a>(
@@ -412,7 +417,7 @@ impl Inbox for MemoryInbox {
             slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
         });
-        Box::pin(std::future::ready(Ok(retried)))
+        Box::pin(std::future::ready(Ok(retried.is_some())))
     }
 
     fn dead_letter<'a>(
@@ -429,7 +434,7 @@ impl Inbox for MemoryInbox {
             slot.updated_at = attempt.finished_at();
             slot.log_attempt(attempt.clone());
         });
-        Box::pin(std::future::ready(Ok(dead)))
+        Box::pin(std::future::ready(Ok(dead.is_some())))
     }
 
     fn abandon<'a>(
@@ -448,7 +453,7 @@ impl Inbox for MemoryInbox {
                 slot.log_attempt(attempt.clone());
             }
         });
-        Box::pin(std::future::ready(Ok(handed_back)))
+        Box::pin(std::future::ready(Ok(handed_back.is_some())))
     }
 
     fn replay<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Replay, InboxError>> {
