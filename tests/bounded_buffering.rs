@@ -323,6 +323,14 @@ where
     ServiceExt::<Request<Stalled>>::ready(service).await.unwrap()
 }
 
+/// Waits for `service` to be ready, then calls it with `request`.
+async fn ready_call<S, B>(service: &mut S, request: Request<B>) -> Response<Full<Bytes>>
+where
+    S: Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible>,
+{
+    ServiceExt::<Request<B>>::ready(service).await.unwrap().call(request).await.unwrap()
+}
+
 #[tokio::test]
 async fn past_max_inflight_a_request_is_answered_503_without_its_body() {
     let body: &[u8] = br#"{"type":"order.paid"}"#;
@@ -358,17 +366,11 @@ async fn past_max_inflight_a_request_is_answered_503_without_its_body() {
     // A body that came whole with its headers is verified at once, without
     // a slot: the slow senders cannot keep it out.
     let whole = testing::request("/webhooks", signed(), body);
-    let response = ServiceExt::<Request<Full<Bytes>>>::ready(&mut service)
-        .await
-        .unwrap()
-        .call(whole)
-        .await
-        .unwrap();
+    let response = ready_call(&mut service, whole).await;
     assert_eq!(response.status(), StatusCode::OK, "a whole delivery needs no slot");
     // One that must be waited for is refused.
     let late = late_request(signed(), body);
-    let response =
-        ServiceExt::<Request<Late>>::ready(&mut service).await.unwrap().call(late).await.unwrap();
+    let response = ready_call(&mut service, late).await;
     assert_eq!(status_and_code(response).await.1, "overloaded");
 
     // A sender that gives up gives its slot back: a delivery waited for is
@@ -376,13 +378,7 @@ async fn past_max_inflight_a_request_is_answered_503_without_its_body() {
     // and two are served one after the other).
     drop(first);
     for _ in 0..2 {
-        let late = late_request(signed(), body);
-        let response = ServiceExt::<Request<Late>>::ready(&mut service)
-            .await
-            .unwrap()
-            .call(late)
-            .await
-            .unwrap();
+        let response = ready_call(&mut service, late_request(signed(), body)).await;
         assert_eq!(response.status(), StatusCode::OK, "the slot came back");
     }
     drop(second);
