@@ -219,6 +219,8 @@ impl Ack {
     fn answer_kept(&self, id: &str, kept: Kept) -> Response<Full<Bytes>> {
         let (status, word) = match kept {
             Kept::Refused(rejection) => return reject(rejection),
+            // (An ignored event alone is answered by `answer`; in a batch,
+            // it counts as accepted.)
             Kept::Accepted | Kept::Ignored(_) => (StatusCode::ACCEPTED, "accepted"),
             Kept::Duplicate => (StatusCode::OK, "duplicate"),
         };
@@ -277,7 +279,7 @@ impl<B> Service<Request<B>> for Ack {
                 Ok(delivery) => delivery,
                 Err(kept) => return Box::pin(std::future::ready(Ok(self.answer(&envelope, kept)))),
             };
-        let id = envelope.shared_fields()[0].clone();
+        let id = delivery.shared_id();
         let this = self.clone();
         Box::pin(async move {
             let submitted = this.dispatcher.submit(delivery).await;

@@ -30,8 +30,8 @@ pub(crate) fn declared_too_large(headers: &HeaderMap, limit: usize) -> bool {
 /// A body that is all there at the first poll (a small one usually arrives
 /// with the headers) is taken at once: no clock reading, no timer. Only if
 /// it has to be waited for does `before_waiting` run, and its refusal ends
-/// the read (the cheap checks, and taking a slot among the bodies read at
-/// once); what it gives is returned with the body.
+/// the read (the cheap checks, and taking a slot among the bodies waited
+/// for at once); what it gives is returned with the body.
 ///
 /// Nothing is pre-allocated from the sender's claims: chunks are kept as
 /// they arrive and joined once, at most `limit` bytes in all (a body of one
@@ -55,14 +55,13 @@ where
         if let Poll::Ready(collected) = collecting.as_mut().poll(cx) {
             return Poll::Ready(Ok(collected));
         }
-        if waiting.is_none() {
-            let check = before_waiting.take().expect("runs once");
+        if let Some(check) = before_waiting.take() {
             match check() {
                 Ok(given) => waiting = Some((given, Box::pin(tokio::time::sleep(deadline)))),
                 Err(rejection) => return Poll::Ready(Err(rejection)),
             }
         }
-        let (_, timer) = waiting.as_mut().expect("set above");
+        let (_, timer) = waiting.as_mut().expect("set when the checks passed");
         timer.as_mut().poll(cx).map(|()| Err(Rejection::BodyTimeout))
     })
     .await?;

@@ -41,7 +41,7 @@ pub(super) type Collect = Pin<Box<dyn Future<Output = Result<Collected, Rejectio
 /// arrives with the headers: nothing waits on its sender, and the signature
 /// is checked at once). Otherwise, before waiting for it: the scheme's
 /// [`precheck`](Scheme::precheck) of the headers and a slot among the
-/// [`max_inflight`](super::VerifyLayer::max_inflight) body reads.
+/// [`max_inflight`](super::VerifyLayer::max_inflight) bodies waited for.
 pub(super) async fn collect<B>(
     parts: Parts,
     body: B,

@@ -47,9 +47,8 @@ mod retry;
 mod timing;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
-use std::hash::BuildHasherDefault;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -320,7 +319,7 @@ impl DispatcherBuilder {
             wake: Notify::new(),
             due: Mutex::new(BinaryHeap::new()),
             due_added: AtomicU64::new(0),
-            running: Mutex::new(HashMap::default()),
+            running: Mutex::new(hashbrown::HashMap::new()),
             next_run: AtomicU64::new(0),
         });
         telemetry::dispatcher_started();
@@ -389,7 +388,9 @@ struct Inner {
     due_added: AtomicU64,
     /// The leases of the batches running now (their attempts started or
     /// waiting), handed back if the shutdown deadline passes.
-    running: Mutex<HashMap<u64, Running, BuildHasherDefault<RunIdHasher>>>,
+    /// (hashbrown's default hasher: the ids are this process's counter
+    /// values, so there is no flooding to defend against.)
+    running: Mutex<hashbrown::HashMap<u64, Running>>,
     next_run: AtomicU64,
 }
 
@@ -716,28 +717,6 @@ async fn maintenance(inner: Weak<Inner>, purge_every: Duration) {
         let pause =
             if cfg!(feature = "metrics") { GAUGES_EVERY.min(purge_every) } else { purge_every };
         tokio::time::sleep(pause).await;
-    }
-}
-
-/// Hashes the dispatcher's run ids: distinct counter values from this
-/// process, so one multiplication spreads them (no flooding to defend
-/// against, where SipHash would cost more than the rest of the lookup).
-#[derive(Default)]
-struct RunIdHasher(u64);
-
-impl std::hash::Hasher for RunIdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
