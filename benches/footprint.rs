@@ -25,7 +25,7 @@
 //! * `inbox-done`: a [`MemoryInbox`] remembering 1,000,000 done delivery
 //!   ids (each accepted, leased and completed through the `Inbox` trait;
 //!   `max_remembered` 2,000,000, as the default would already forget some),
-//!   1 KiB bodies. Bytes per id (the last 256 done deliveries are kept
+//!   1 KiB bodies. Bytes per id (the last 64 done deliveries are kept
 //!   whole, body included, and count too), and the latency of one accept +
 //!   lease + complete, per slice as for the store.
 //! * `inbox-queued`: 50,000 deliveries of 1 KiB accepted and not handled,
@@ -399,7 +399,7 @@ async fn inbox_done() -> Value {
             at.elapsed()
         }
     };
-    // The first 256 done deliveries are kept whole, and replaced by later
+    // The first 64 done deliveries are kept whole, and replaced by later
     // ones: warm up past them so the baseline holds them.
     const WARM: u64 = 1000;
     for seq in 0..WARM {
