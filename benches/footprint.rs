@@ -393,7 +393,7 @@ async fn inbox_done() -> Value {
         async move {
             let delivery = delivery(seq, now);
             let at = Instant::now();
-            assert_eq!(inbox.accept(&delivery).await.expect("accepted"), Accept::Accepted);
+            assert_eq!(inbox.accept(&delivery.into()).await.expect("accepted"), Accept::Accepted);
             let leased = inbox.lease(1, LEASE).await.expect("a lease");
             assert!(inbox.complete(&leased[0].lease, handled).await.expect("completed"));
             at.elapsed()
@@ -426,10 +426,13 @@ async fn inbox_queued() -> Value {
     let inbox = MemoryInbox::with_capacity(QUEUED as usize + 1);
     let now = unix_now();
     // One in, to warm up the inbox's maps and the allocator.
-    assert_eq!(inbox.accept(&delivery(0, now)).await.expect("accepted"), Accept::Accepted);
+    assert_eq!(inbox.accept(&delivery(0, now).into()).await.expect("accepted"), Accept::Accepted);
     let before = memory();
     for seq in 1..=QUEUED {
-        assert_eq!(inbox.accept(&delivery(seq, now)).await.expect("accepted"), Accept::Accepted);
+        assert_eq!(
+            inbox.accept(&delivery(seq, now).into()).await.expect("accepted"),
+            Accept::Accepted
+        );
     }
     let after = memory();
     let stats = inbox.stats().await.expect("stats");

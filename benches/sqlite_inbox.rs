@@ -175,9 +175,11 @@ async fn run(inbox: Arc<dyn Inbox>, deliveries: u64) -> Rates {
                 }
                 // A fresh buffer per request, as a receiver reads one.
                 let body = Bytes::copy_from_slice(&template);
-                let delivery = Delivery::new(format!("msg_{i:016x}"), "invoice.paid", "1", body)
-                    .with_timestamp(Some(1_700_000_000))
-                    .with_client_ip(Some([127, 0, 0, 1].into()));
+                let delivery = Arc::new(
+                    Delivery::new(format!("msg_{i:016x}"), "invoice.paid", "1", body)
+                        .with_timestamp(Some(1_700_000_000))
+                        .with_client_ip(Some([127, 0, 0, 1].into())),
+                );
                 loop {
                     match inbox.accept(&delivery).await.expect("accept") {
                         Accept::Accepted => break,

@@ -353,7 +353,7 @@ async fn time_spent_waiting_for_a_worker_does_not_eat_the_lease() {
     // Redelivered after being handled: a duplicate, not a second run.
     assert!(matches!(dispatcher.submit(ping("e11", 11)).await, Err(SubmitError::Closed)));
     assert_eq!(
-        dispatcher.inbox().accept(&ping("e11", 11)).await.unwrap(),
+        dispatcher.inbox().accept(&ping("e11", 11).into()).await.unwrap(),
         hookwarden::inbox::Accept::Duplicate
     );
 }

@@ -174,7 +174,7 @@ fn one_delivery_accepted_twice_at_once_is_kept_once() {
                 let inbox = inbox.clone();
                 thread::spawn(move || {
                     step();
-                    now(inbox.accept(&delivery("evt_1"))).unwrap()
+                    now(inbox.accept(&delivery("evt_1").into())).unwrap()
                 })
             })
             .collect();
@@ -195,7 +195,7 @@ fn a_full_inbox_takes_exactly_its_capacity() {
                 let inbox = inbox.clone();
                 thread::spawn(move || {
                     step();
-                    now(inbox.accept(&delivery(&format!("evt_{i}")))).unwrap()
+                    now(inbox.accept(&delivery(&format!("evt_{i}")).into())).unwrap()
                 })
             })
             .collect();
@@ -215,7 +215,7 @@ fn accept_lease_and_complete_lose_nothing_and_hand_nothing_out_twice() {
             let inbox = inbox.clone();
             thread::spawn(move || {
                 step();
-                assert_eq!(now(inbox.accept(&delivery("evt_1"))).unwrap(), Accept::Accepted);
+                assert_eq!(now(inbox.accept(&delivery("evt_1").into())).unwrap(), Accept::Accepted);
             })
         };
         let workers: Vec<_> = (0..2)
@@ -252,7 +252,7 @@ fn accept_lease_and_complete_lose_nothing_and_hand_nothing_out_twice() {
             }
             twice => panic!("handed out {twice} times under a live lease"),
         }
-        assert_eq!(now(inbox.accept(&delivery("evt_1"))).unwrap(), Accept::Duplicate);
+        assert_eq!(now(inbox.accept(&delivery("evt_1").into())).unwrap(), Accept::Duplicate);
     });
 }
 
@@ -260,7 +260,7 @@ fn accept_lease_and_complete_lose_nothing_and_hand_nothing_out_twice() {
 fn after_a_lease_runs_out_only_the_new_lease_can_finish_the_delivery() {
     explore(|| {
         let inbox = inbox(4);
-        assert_eq!(now(inbox.accept(&delivery("evt_1"))).unwrap(), Accept::Accepted);
+        assert_eq!(now(inbox.accept(&delivery("evt_1").into())).unwrap(), Accept::Accepted);
         // One worker's lease runs out at once; the other's lasts.
         let workers: Vec<_> = [Duration::ZERO, HOUR]
             .into_iter()

@@ -114,8 +114,10 @@ impl Ack {
     ) -> Response<Full<Bytes>> {
         let mut outcome = Kept::Duplicate;
         for event in envelope.batch().unwrap_or_default() {
-            let kept = match self.prepare(event.envelope(), event.body(), None, client_ip) {
-                Ok(delivery) => {
+            let kept = match self.admit(event.envelope()) {
+                Ok(()) => {
+                    let delivery =
+                        delivery(event.envelope().clone(), event.body(), None, client_ip);
                     let submitted = self.dispatcher.submit(delivery).await;
                     self.kept(event.envelope().id(), submitted)
                 }
@@ -130,15 +132,9 @@ impl Ack {
         self.answer(&envelope, outcome)
     }
 
-    /// Makes the delivery to keep for one event, or says at once what
-    /// became of it (no handler takes it; shutting down).
-    fn prepare(
-        &self,
-        envelope: &Envelope,
-        body: &Bytes,
-        signed_timestamp: Option<u64>,
-        client_ip: Option<IpAddr>,
-    ) -> Result<Delivery, Kept> {
+    /// Whether an event goes to the inbox, or what became of it at once
+    /// (no handler takes it; shutting down).
+    fn admit(&self, envelope: &Envelope) -> Result<(), Kept> {
         let (id, event_type, version) = (envelope.id(), envelope.event_type(), envelope.version());
         if !self.dispatcher.accepts(event_type, version) {
             tracing::debug!(target: TARGET, id, r#type = event_type, version, "no handler: ignored");
@@ -149,16 +145,7 @@ impl Ack {
         if self.dispatcher.is_closing() {
             return Err(Kept::Refused(Rejection::Overloaded { retry_after: self.retry_after }));
         }
-        // A copy, not a view: the received body usually shares the
-        // connection's read buffer (several KiB), which a kept delivery
-        // would otherwise keep alive, and which the server could not reuse.
-        let body = Bytes::copy_from_slice(body);
-        let [shared_id, shared_type, shared_version, shared_key] = envelope.shared_fields();
-        Ok(Delivery::new(shared_id.clone(), shared_type.clone(), shared_version.clone(), body)
-            .with_scheme(envelope.scheme())
-            .with_dedupe_key(shared_key.clone())
-            .with_timestamp(envelope.timestamp().or(signed_timestamp))
-            .with_client_ip(client_ip))
+        Ok(())
     }
 
     /// What the inbox's answer to event `id`'s delivery means.
@@ -274,11 +261,10 @@ impl<B> Service<Request<B>> for Ack {
         }
         // One event: all but the inbox's answer happens here, so the boxed
         // future holds little more than the delivery.
-        let delivery =
-            match self.prepare(&envelope, verified.body(), verified.timestamp(), client_ip) {
-                Ok(delivery) => delivery,
-                Err(kept) => return Box::pin(std::future::ready(Ok(self.answer(&envelope, kept)))),
-            };
+        if let Err(kept) = self.admit(&envelope) {
+            return Box::pin(std::future::ready(Ok(self.answer(&envelope, kept))));
+        }
+        let delivery = delivery(envelope, verified.body(), verified.timestamp(), client_ip);
         let id = delivery.shared_id();
         let this = self.clone();
         Box::pin(async move {
@@ -297,6 +283,27 @@ impl fmt::Debug for Ack {
             .field("style", &self.style)
             .finish_non_exhaustive()
     }
+}
+
+/// The delivery to keep for one event, made of its envelope's fields as
+/// they are.
+fn delivery(
+    envelope: Envelope,
+    body: &Bytes,
+    signed_timestamp: Option<u64>,
+    client_ip: Option<IpAddr>,
+) -> Delivery {
+    let (scheme, timestamp) = (envelope.scheme(), envelope.timestamp().or(signed_timestamp));
+    // A copy, not a view: the received body usually shares the
+    // connection's read buffer (several KiB), which a kept delivery would
+    // otherwise keep alive, and which the server could not reuse.
+    let body = Bytes::copy_from_slice(body);
+    let [id, event_type, version, dedupe_key] = envelope.into_shared_fields();
+    Delivery::new(id, event_type, version, body)
+        .with_scheme(scheme)
+        .with_dedupe_key(dedupe_key)
+        .with_timestamp(timestamp)
+        .with_client_ip(client_ip)
 }
 
 fn reject(rejection: Rejection) -> Response<Full<Bytes>> {

@@ -164,10 +164,10 @@ impl Envelope {
         &self.dedupe_key
     }
 
-    /// The id, type, version and dedupe key, shared (for the delivery the
-    /// inbox keeps).
-    pub(crate) fn shared_fields(&self) -> [&Arc<str>; 4] {
-        [&self.id, &self.event_type, &self.version, &self.dedupe_key]
+    /// The id, type, version and dedupe key, moved out as they are (for
+    /// the delivery the inbox keeps).
+    pub(crate) fn into_shared_fields(self) -> [Arc<str>; 4] {
+        [self.id, self.event_type, self.version, self.dedupe_key]
     }
 
     /// The events of a batch body, each with its own envelope; `None` for

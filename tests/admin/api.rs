@@ -229,7 +229,7 @@ async fn a_body_that_is_not_utf8_is_sent_as_base64() {
     let served = serve(None).await;
     let bytes = Bytes::from_static(b"\xff\xfe{\"type\":\"raw\"}\x00");
     let delivery = Delivery::new("evt_binary", "raw.bytes", "1", bytes.clone());
-    served.receiver.handle().inbox().accept(&delivery).await.unwrap();
+    served.receiver.handle().inbox().accept(&delivery.into()).await.unwrap();
     let one = admin(served.admin, Method::GET, "/admin/api/deliveries/evt_binary").await.json();
     assert_eq!(one["body_encoding"], "base64");
     assert_eq!(one["body_bytes"], bytes.len());
@@ -280,7 +280,7 @@ async fn dead_letters_of_one_type_are_replayed_together() {
     // Another type that fails: a payload that is not an object of the
     // handler's type is dead at once.
     let other = Delivery::new("evt_other", "other.type", "1", Bytes::from_static(b"not json"));
-    served.receiver.handle().inbox().accept(&other).await.unwrap();
+    served.receiver.handle().inbox().accept(&other.into()).await.unwrap();
     for id in ["evt_b1", "evt_b2", "evt_b3", "evt_other"] {
         until_state(served.admin, id, "dead").await;
     }

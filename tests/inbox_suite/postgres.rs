@@ -79,7 +79,7 @@ async fn two_replicas_lease_each_delivery_exactly_once() {
     let ids: Vec<String> = (0..N).map(|i| format!("{namespace}-{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
         let replica = if i % 2 == 0 { &first } else { &second };
-        assert_eq!(replica.accept(&delivery(id)).await.unwrap(), Accept::Accepted);
+        assert_eq!(replica.accept(&delivery(id).into()).await.unwrap(), Accept::Accepted);
     }
 
     let mut workers = JoinSet::new();
@@ -132,7 +132,11 @@ async fn stall_behind_a_table_lock(mode: &str) {
         .unwrap();
     inbox.migrate().await.unwrap();
     let warm = delivery("warm-up");
-    assert_eq!(inbox.accept(&warm).await.unwrap(), Accept::Accepted, "prepares the statement");
+    assert_eq!(
+        inbox.accept(&warm.into()).await.unwrap(),
+        Accept::Accepted,
+        "prepares the statement"
+    );
 
     let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -143,7 +147,7 @@ async fn stall_behind_a_table_lock(mode: &str) {
         locker
     });
 
-    let stalled = delivery("stalled");
+    let stalled = Arc::new(delivery("stalled"));
     let err = inbox.accept(&stalled).await.expect_err("the accept cannot finish behind the lock");
     assert!(err.to_string().contains("timed out"), "{err}");
     let locker = release.await.unwrap();
@@ -188,7 +192,7 @@ async fn migrate_adds_the_record_columns_to_an_older_table() {
     let earlier = build();
     earlier.migrate().await.unwrap();
     let kept = delivery("evt_older").with_scheme("github");
-    assert_eq!(earlier.accept(&kept).await.unwrap(), Accept::Accepted);
+    assert_eq!(earlier.accept(&kept.into()).await.unwrap(), Accept::Accepted);
     drop(earlier);
     let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -210,7 +214,7 @@ async fn migrate_adds_the_record_columns_to_an_older_table() {
     let record = inbox.get("evt_older").await.unwrap().unwrap();
     assert_eq!(record.attempt_log, [error]);
     let fresh = delivery("evt_fresh").with_scheme("stripe");
-    assert_eq!(inbox.accept(&fresh).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&fresh.into()).await.unwrap(), Accept::Accepted);
     let record = inbox.get("evt_fresh").await.unwrap().unwrap();
     assert_eq!(record.delivery.scheme(), Some("stripe"));
 
@@ -258,7 +262,7 @@ async fn accept_at_once(inbox: &PostgresInbox, deliveries: Vec<Delivery>) -> Vec
         let (inbox, barrier) = (inbox.clone(), barrier.clone());
         tasks.spawn(async move {
             barrier.wait().await;
-            (i, inbox.accept(&delivery).await.expect("accept"))
+            (i, inbox.accept(&delivery.into()).await.expect("accept"))
         });
     }
     let mut answers = Vec::new();
@@ -276,7 +280,7 @@ async fn accept_at_once(inbox: &PostgresInbox, deliveries: Vec<Delivery>) -> Vec
 async fn concurrent_accepts_share_statements_and_each_gets_its_answer() {
     let Some(url) = url() else { return };
     let inbox = fresh_inbox(&url, "burst", 10_000).await;
-    assert_eq!(inbox.accept(&delivery("held")).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&delivery("held").into()).await.unwrap(), Accept::Accepted);
     let before = inbox.accept_batches();
     assert_eq!(before, 1);
 
@@ -342,7 +346,7 @@ async fn a_refused_delivery_fails_only_its_own_accept() {
         let delivery = Delivery::new(format!("r{i}"), event_type, "1", Bytes::from_static(b"{}"));
         tasks.spawn(async move {
             barrier.wait().await;
-            (i, inbox.accept(&delivery).await)
+            (i, inbox.accept(&delivery.into()).await)
         });
     }
     while let Some(answer) = tasks.join_next().await {
@@ -384,7 +388,7 @@ async fn accept_rate() {
     };
     let started = std::time::Instant::now();
     for _ in 0..ONE_BY_ONE {
-        assert_eq!(inbox.accept(&make()).await.unwrap(), Accept::Accepted);
+        assert_eq!(inbox.accept(&make().into()).await.unwrap(), Accept::Accepted);
     }
     let secs = started.elapsed().as_secs_f64();
     let mut statements = inbox.accept_batches();
@@ -403,7 +407,7 @@ async fn accept_rate() {
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
                     .is_ok()
                 {
-                    assert_eq!(inbox.accept(&make()).await.unwrap(), Accept::Accepted);
+                    assert_eq!(inbox.accept(&make().into()).await.unwrap(), Accept::Accepted);
                 }
             });
         }

@@ -70,7 +70,10 @@ async fn two_replicas_lease_each_delivery_exactly_once() {
     const N: usize = 200;
     for i in 0..N {
         let inbox = &replicas[i % 2];
-        assert_eq!(inbox.accept(&delivery(&format!("evt-{i}"))).await.unwrap(), Accept::Accepted);
+        assert_eq!(
+            inbox.accept(&delivery(&format!("evt-{i}")).into()).await.unwrap(),
+            Accept::Accepted
+        );
     }
 
     let mut tasks = JoinSet::new();
@@ -112,13 +115,13 @@ async fn a_stalled_server_never_leaves_a_duplicate_without_a_delivery() {
         .connect()
         .await
         .expect("connect to the private Redis");
-    let before = delivery("before-the-stall");
+    let before = Arc::new(delivery("before-the-stall"));
     assert_eq!(inbox.accept(&before).await.unwrap(), Accept::Accepted);
 
     let stall = server.pause(3.0).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let during = delivery("during-the-stall");
+    let during = Arc::new(delivery("during-the-stall"));
     let started = Instant::now();
     let outcome = inbox.accept(&during).await;
     let took = started.elapsed();
@@ -152,7 +155,7 @@ async fn done_deliveries_are_listed_and_found_without_their_bodies() {
     let Some(url) = url() else { return };
     let inbox = RedisInbox::builder(url).namespace(unique("done")).connect().await.unwrap();
     for i in 0..5 {
-        inbox.accept(&delivery(&format!("done-{i}"))).await.unwrap();
+        inbox.accept(&delivery(&format!("done-{i}")).into()).await.unwrap();
     }
     for leased in inbox.lease(5, LONG).await.unwrap() {
         assert!(inbox.complete(&leased.lease, &handled(&leased)).await.unwrap());
@@ -188,7 +191,7 @@ async fn a_delivery_kept_by_an_earlier_version_reads_back_and_is_logged() {
     let namespace = unique("older");
     let inbox = RedisInbox::builder(url.clone()).namespace(&namespace).connect().await.unwrap();
     let kept = delivery("evt_older").with_scheme("github");
-    assert_eq!(inbox.accept(&kept).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&kept.into()).await.unwrap(), Accept::Accepted);
 
     let client = ::redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

@@ -74,7 +74,10 @@ fn make() -> Option<Make> {
 inbox_suite!(make());
 
 impl Inbox for Owned {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         self.inbox.accept(delivery)
     }
 
@@ -169,8 +172,8 @@ fn delivery(id: &str) -> Delivery {
 async fn reopening_the_file_carries_on_where_it_left_off() {
     let file = TempFile::new("reopen");
     let lease_for = Duration::from_millis(1500);
-    let [leased, retrying, dead, pending] =
-        ["leased", "retrying", "dead", "pending"].map(|name| delivery(&format!("evt_{name}")));
+    let [leased, retrying, dead, pending] = ["leased", "retrying", "dead", "pending"]
+        .map(|name| Arc::new(delivery(&format!("evt_{name}"))));
 
     let inbox = SqliteInbox::open(file.path()).expect("open");
     for d in [&leased, &retrying, &dead, &pending] {
@@ -191,7 +194,7 @@ async fn reopening_the_file_carries_on_where_it_left_off() {
     for d in [&leased, &retrying, &dead, &pending] {
         assert_eq!(inbox.accept(d).await.unwrap(), Accept::Duplicate, "{}", d.id());
     }
-    assert_eq!(inbox.accept(&delivery("evt_new")).await.unwrap(), Accept::Full, "3 held");
+    assert_eq!(inbox.accept(&delivery("evt_new").into()).await.unwrap(), Accept::Full, "3 held");
 
     let first = inbox.lease(10, LONG).await.unwrap();
     assert_eq!(first.len(), 1, "only the pending one is due yet");
@@ -219,7 +222,7 @@ async fn reopening_the_file_carries_on_where_it_left_off() {
     assert_eq!(retry.attempt_log, [retried]);
 
     assert!(inbox.complete(&first[0].lease, &handled(&first[0])).await.unwrap());
-    assert_eq!(inbox.accept(&delivery("evt_new")).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&delivery("evt_new").into()).await.unwrap(), Accept::Accepted);
 }
 
 /// 200 accepts at once are answered after fewer than 200 commits: writes
@@ -236,7 +239,7 @@ async fn concurrent_accepts_are_committed_in_groups() {
         let (inbox, barrier) = (inbox.clone(), barrier.clone());
         tasks.spawn(async move {
             barrier.wait().await;
-            inbox.accept(&delivery(&format!("evt_{i}"))).await.expect("accept")
+            inbox.accept(&delivery(&format!("evt_{i}")).into()).await.expect("accept")
         });
     }
     while let Some(outcome) = tasks.join_next().await {
@@ -367,7 +370,7 @@ async fn a_version_2_file_is_migrated_in_place() {
         assert_eq!(record.delivery.scheme(), None, "{id}");
         assert_eq!(record.delivery.client_ip(), Some("192.0.2.1".parse().unwrap()), "{id}");
         assert!(record.attempt_log.is_empty(), "{id}");
-        assert_eq!(inbox.accept(&delivery(id)).await.unwrap(), Accept::Duplicate, "{id}");
+        assert_eq!(inbox.accept(&delivery(id).into()).await.unwrap(), Accept::Duplicate, "{id}");
     }
 
     let leased = inbox.lease(10, LONG).await.unwrap();
@@ -377,7 +380,7 @@ async fn a_version_2_file_is_migrated_in_place() {
         assert!(inbox.complete(&held.lease, &handled(held)).await.unwrap());
     }
     let fresh = delivery("evt_new").with_scheme("github");
-    assert_eq!(inbox.accept(&fresh).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&fresh.into()).await.unwrap(), Accept::Accepted);
     let held = inbox.lease(1, LONG).await.unwrap().pop().unwrap();
     let error = AttemptRecord::new(1, AttemptOutcome::Failed, Duration::from_millis(7))
         .with_error("500 from downstream");
@@ -451,7 +454,7 @@ async fn a_failing_write_fails_alone() {
     let file = TempFile::new("fails-alone");
     let inbox = SqliteInbox::open(file.path()).expect("open");
     let broken = delivery("evt_broken");
-    assert_eq!(inbox.accept(&broken).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&broken.clone().into()).await.unwrap(), Accept::Accepted);
     let conn = rusqlite::Connection::open(file.path()).unwrap();
     conn.busy_timeout(Duration::from_secs(2)).unwrap();
     let deleted = conn
@@ -469,10 +472,10 @@ async fn a_failing_write_fails_alone() {
     let mut tasks = JoinSet::new();
     for i in 0..=N {
         let (inbox, barrier) = (inbox.clone(), barrier.clone());
-        let d = if i == N { broken.clone() } else { delivery(&format!("evt_{i}")) };
+        let d = Arc::new(if i == N { broken.clone() } else { delivery(&format!("evt_{i}")) });
         tasks.spawn(async move {
             barrier.wait().await;
-            (d.id().to_owned(), inbox.accept(&d).await)
+            (d.id().to_owned(), inbox.accept(&d.into()).await)
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -489,7 +492,7 @@ async fn a_failing_write_fails_alone() {
 
     let inbox = SqliteInbox::open(file.path()).expect("reopen");
     assert_eq!(inbox.stats().await.unwrap().pending, N as u64, "they were committed");
-    assert_eq!(inbox.accept(&delivery("evt_after")).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&delivery("evt_after").into()).await.unwrap(), Accept::Accepted);
     let leased = inbox.lease(100, LONG).await.unwrap();
     assert_eq!(leased.len(), N + 1);
 }
@@ -504,7 +507,7 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     let open = || SqliteInbox::builder(file.path()).retain(retain).open().expect("open");
 
     let inbox = open();
-    let again = delivery("evt_again");
+    let again = Arc::new(delivery("evt_again"));
     assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Accepted);
     let leased = inbox.lease(1, LONG).await.unwrap();
     assert!(inbox.complete(&leased[0].lease, &handled(&leased[0])).await.unwrap());
@@ -519,7 +522,7 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     assert!(inbox.complete(&leased[0].lease, &handled(&leased[0])).await.unwrap());
 
     for id in ["evt_a", "evt_b"] {
-        assert_eq!(inbox.accept(&delivery(id)).await.unwrap(), Accept::Accepted);
+        assert_eq!(inbox.accept(&delivery(id).into()).await.unwrap(), Accept::Accepted);
     }
     for held in inbox.lease(10, LONG).await.unwrap() {
         assert!(inbox.complete(&held.lease, &handled(&held)).await.unwrap());
@@ -533,7 +536,7 @@ async fn forgotten_keys_are_new_and_cursors_outlive_a_purge() {
     drop(inbox);
 
     let inbox = open();
-    assert_eq!(inbox.accept(&delivery("evt_later")).await.unwrap(), Accept::Accepted);
+    assert_eq!(inbox.accept(&delivery("evt_later").into()).await.unwrap(), Accept::Accepted);
     let page = inbox.list(State::Pending, 10, Some(&cursor)).await.unwrap();
     let ids: Vec<&str> = page.records.iter().map(|r| r.delivery.id()).collect();
     assert_eq!(ids, ["evt_later"]);
@@ -559,10 +562,10 @@ async fn callers_that_stop_waiting_do_not_hold_up_the_others() {
                 if i % 2 == 0 {
                     // Gives up at once, or soon: often while in a batch.
                     let patience = Duration::from_micros(50 * (i as u64 % 7));
-                    let _ = tokio::time::timeout(patience, inbox.accept(&d)).await;
+                    let _ = tokio::time::timeout(patience, inbox.accept(&d.into())).await;
                     None
                 } else {
-                    Some(inbox.accept(&d).await)
+                    Some(inbox.accept(&d.into()).await)
                 }
             });
         }

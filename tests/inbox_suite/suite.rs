@@ -94,7 +94,7 @@ pub(crate) fn failed(leased: &Leased, error: &str) -> AttemptRecord {
 }
 
 async fn accept(inbox: &Arc<dyn Inbox>, delivery: &Delivery) -> Accept {
-    inbox.accept(delivery).await.expect("accept")
+    inbox.accept(&Arc::new(delivery.clone())).await.expect("accept")
 }
 
 async fn lease_one(inbox: &Arc<dyn Inbox>, lease_for: Duration) -> Leased {
@@ -121,7 +121,7 @@ pub(crate) async fn accept_is_atomic_under_concurrent_accepts_of_one_key(make: M
     let barrier = Arc::new(Barrier::new(N));
     let mut tasks = JoinSet::new();
     for _ in 0..N {
-        let (inbox, barrier, delivery) = (inbox.clone(), barrier.clone(), delivery(&id));
+        let (inbox, barrier, delivery) = (inbox.clone(), barrier.clone(), Arc::new(delivery(&id)));
         tasks.spawn(async move {
             barrier.wait().await;
             inbox.accept(&delivery).await.expect("accept")

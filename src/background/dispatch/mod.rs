@@ -420,6 +420,8 @@ impl Dispatcher {
         if inner.closing.load(Ordering::Acquire) {
             return Err(SubmitError::Closed);
         }
+        // Shared from here: an inbox may keep it as it is.
+        let delivery = Arc::new(delivery);
         match inner.inbox.accept(&delivery).await? {
             Accept::Accepted => {
                 inner.accepted.fetch_add(1, Ordering::Relaxed);

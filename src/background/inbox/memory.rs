@@ -39,11 +39,12 @@ const RECENT_DONE: usize = 64;
 /// ```
 /// use hookwarden::event::Delivery;
 /// use hookwarden::inbox::{Accept, AttemptOutcome, AttemptRecord, Inbox, MemoryInbox};
+/// use std::sync::Arc;
 /// use std::time::Duration;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), hookwarden::inbox::InboxError> {
 /// let inbox = MemoryInbox::builder().capacity(2).build();
-/// let delivery = Delivery::new("evt_1", "ping", "1", r#"{}"#.into());
+/// let delivery = Arc::new(Delivery::new("evt_1", "ping", "1", r#"{}"#.into()));
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Accepted);
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Duplicate);
 ///
@@ -184,12 +185,9 @@ impl MemoryInbox {
         self.shared.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn accept_now(&self, delivery: &Delivery) -> Result<Accept, InboxError> {
+    fn accept_now(&self, delivery: &Arc<Delivery>) -> Result<Accept, InboxError> {
         let shared = &*self.shared;
         let digest = shared.done.digest(delivery.dedupe_key());
-        // Made before the lock is taken (and dropped after it, if not
-        // kept): the lock is shared with every worker.
-        let kept = Arc::new(delivery.clone());
         let mut slots = self.slots();
         if slots.find(digest).is_some() || shared.done.is_done(digest) {
             return Ok(Accept::Duplicate);
@@ -204,7 +202,7 @@ impl MemoryInbox {
         slots.active += 1;
         let slot = Slot {
             key: delivery.shared_dedupe_key(),
-            delivery: kept,
+            delivery: delivery.clone(),
             digest,
             state: State::Pending,
             attempts: 0,
@@ -361,7 +359,10 @@ impl fmt::Debug for MemoryInbox {
 }
 
 impl Inbox for MemoryInbox {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         Box::pin(std::future::ready(self.accept_now(delivery)))
     }
 
@@ -569,7 +570,7 @@ mod tests {
         let total = RECENT_DONE + 3;
         for n in 0..total {
             let delivery = Delivery::new(format!("evt_{n}"), "ping", "1", "{}".into());
-            assert_eq!(inbox.accept(&delivery).await.unwrap(), Accept::Accepted);
+            assert_eq!(inbox.accept(&delivery.into()).await.unwrap(), Accept::Accepted);
             let leased = inbox.lease(1, Duration::from_secs(30)).await.unwrap();
             let handled = AttemptRecord::new(1, AttemptOutcome::Handled, Duration::ZERO);
             assert!(inbox.complete(&leased[0].lease, &handled).await.unwrap());
@@ -583,7 +584,11 @@ mod tests {
             let id = format!("evt_{n}");
             assert!(inbox.get(&id).await.unwrap().is_none(), "{id} is no longer kept whole");
             let again = Delivery::new(id, "ping", "1", "{}".into());
-            assert_eq!(inbox.accept(&again).await.unwrap(), Accept::Duplicate, "but remembered");
+            assert_eq!(
+                inbox.accept(&again.into()).await.unwrap(),
+                Accept::Duplicate,
+                "but remembered"
+            );
         }
         assert!(inbox.get("evt_3").await.unwrap().is_some());
     }

@@ -410,8 +410,13 @@ impl InboxError {
 /// Object-safe: the dispatcher holds an `Arc<dyn Inbox>`.
 pub trait Inbox: Send + Sync + fmt::Debug + 'static {
     /// Keeps `delivery` unless one with its dedupe key is held or
-    /// remembered, in one atomic step.
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>>;
+    /// remembered, in one atomic step. It comes shared, so an inbox that
+    /// keeps it in memory, or hands it to a writer task, takes it as it is
+    /// rather than copying it.
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>>;
 
     /// Leases up to `max` deliveries that are due, for `lease_for`, and
     /// counts an attempt for each. A delivery whose lease ran out gets a
@@ -495,7 +500,10 @@ pub trait Inbox: Send + Sync + fmt::Debug + 'static {
 }
 
 impl<T: Inbox + ?Sized> Inbox for Arc<T> {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         (**self).accept(delivery)
     }
 

@@ -148,6 +148,7 @@ const DELIVERY_COLUMNS: [&str; 9] = [
 /// own process; another replica's accepts are seen at its next poll.
 ///
 /// ```no_run
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use hookwarden::event::Delivery;
 /// use hookwarden::inbox::{Accept, Inbox, PostgresInbox};
@@ -160,7 +161,7 @@ const DELIVERY_COLUMNS: [&str; 9] = [
 ///     .build()?;
 /// inbox.migrate().await?;
 ///
-/// let delivery = Delivery::new("evt_1", "ping", "1", r#"{}"#.into());
+/// let delivery = Arc::new(Delivery::new("evt_1", "ping", "1", r#"{}"#.into()));
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Accepted);
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Duplicate);
 /// # Ok(())
@@ -194,7 +195,7 @@ struct AcceptQueue {
 
 /// One delivery to accept, and where its answer goes.
 struct AcceptJob {
-    delivery: Delivery,
+    delivery: Arc<Delivery>,
     answer: oneshot::Sender<Result<Accept, String>>,
 }
 
@@ -552,7 +553,7 @@ impl AcceptBatcher {
                 })
             })
             .collect();
-        let deliveries: Vec<&Delivery> = firsts.iter().map(|&i| &jobs[i].delivery).collect();
+        let deliveries: Vec<&Delivery> = firsts.iter().map(|&i| &*jobs[i].delivery).collect();
 
         let count = self.active.must_count(self.capacity, keys.len());
         self.batches.fetch_add(1, Ordering::Relaxed);
@@ -1012,7 +1013,10 @@ FROM {t} WHERE namespace = $1::text",
 }
 
 impl Inbox for PostgresInbox {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         Box::pin(self.call("accept", async move {
             let stopped = "postgres accept failed: the accept task stopped";
             let (answer, outcome) = oneshot::channel();

@@ -421,6 +421,7 @@ fn millis(d: Duration) -> i64 {
 /// failover can lose the latest deliveries as well.
 ///
 /// ```no_run
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use hookwarden::event::Delivery;
 /// use hookwarden::inbox::{Accept, Inbox, RedisInbox};
@@ -435,7 +436,7 @@ fn millis(d: Duration) -> i64 {
 /// if let Some(warning) = inbox.check_persistence().await? {
 ///     eprintln!("{warning}");
 /// }
-/// let delivery = Delivery::new("evt_1", "ping", "1", r#"{}"#.into());
+/// let delivery = Arc::new(Delivery::new("evt_1", "ping", "1", r#"{}"#.into()));
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Accepted);
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Duplicate);
 /// # Ok(())
@@ -919,7 +920,10 @@ impl fmt::Debug for RedisInboxBuilder {
 }
 
 impl Inbox for RedisInbox {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         Box::pin(self.accept_now(delivery))
     }
 

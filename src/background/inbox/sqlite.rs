@@ -167,6 +167,7 @@ const JOINED: &str = "hookwarden_state s JOIN hookwarden_delivery d ON d.seq = s
 /// already queued and stops.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use hookwarden::event::Delivery;
 /// use hookwarden::inbox::{Accept, Inbox, SqliteInbox};
@@ -177,7 +178,7 @@ const JOINED: &str = "hookwarden_state s JOIN hookwarden_delivery d ON d.seq = s
 /// # std::fs::create_dir_all(&dir).unwrap();
 /// # let path = dir.join("inbox.db");
 /// let inbox = SqliteInbox::builder(&path).capacity(10_000).timeout(Duration::from_secs(1)).open()?;
-/// let delivery = Delivery::new("evt_1", "ping", "1", r#"{}"#.into());
+/// let delivery = Arc::new(Delivery::new("evt_1", "ping", "1", r#"{}"#.into()));
 /// assert_eq!(inbox.accept(&delivery).await?, Accept::Accepted);
 /// drop(inbox);
 ///
@@ -1338,7 +1339,10 @@ impl fmt::Debug for SqliteInbox {
 }
 
 impl Inbox for SqliteInbox {
-    fn accept<'a>(&'a self, delivery: &'a Delivery) -> BoxFuture<'a, Result<Accept, InboxError>> {
+    fn accept<'a>(
+        &'a self,
+        delivery: &'a Arc<Delivery>,
+    ) -> BoxFuture<'a, Result<Accept, InboxError>> {
         let delivery = delivery.clone();
         Box::pin(self.write("accept", move |w| w.accept(&delivery)))
     }
