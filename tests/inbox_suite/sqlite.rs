@@ -475,7 +475,7 @@ async fn a_failing_write_fails_alone() {
         let d = Arc::new(if i == N { broken.clone() } else { delivery(&format!("evt_{i}")) });
         tasks.spawn(async move {
             barrier.wait().await;
-            (d.id().to_owned(), inbox.accept(&d.into()).await)
+            (d.id().to_owned(), inbox.accept(&d).await)
         });
     }
     while let Some(joined) = tasks.join_next().await {
