@@ -517,7 +517,7 @@ impl Dispatcher {
     /// the lease to run out.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let inner = &self.inner;
-        inner.closing.store(true, Ordering::Release);
+        inner.closing.store(true, Ordering::SeqCst);
         inner.wake.notify_waiters();
         let drained = tokio::time::timeout(deadline, async {
             loop {
@@ -632,11 +632,9 @@ async fn worker(inner: Arc<Inner>) {
     let look = tokio::time::sleep_until(inner.next_look());
     tokio::pin!(look);
     loop {
-        let wake = inner.wake.notified();
-        tokio::pin!(wake);
-        wake.as_mut().enable();
-        let closing = inner.closing.load(Ordering::Acquire);
-        if inner.stopped.load(Ordering::Acquire) || (closing && inner.inbox.is_durable()) {
+        if inner.stopped.load(Ordering::Acquire)
+            || (inner.closing.load(Ordering::Acquire) && inner.inbox.is_durable())
+        {
             break;
         }
         match inner.inbox.lease(inner.lease_batch, inner.lease).await {
@@ -653,6 +651,21 @@ async fn worker(inner: Arc<Inner>) {
                 failing = true;
             }
         }
+        // About to wait: registered only now, so a busy worker does not
+        // register and drop a waiter for every batch. Nothing is missed: a
+        // delivery accepted since the lease left a permit (`notify_one`),
+        // and the stop conditions are read after registering.
+        let wake = inner.wake.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let closing = inner.closing.load(Ordering::SeqCst);
+        // Closing, it also waits for outcomes, registered before it reads
+        // whether any deliveries are left.
+        let changed = inner.changed.notified();
+        tokio::pin!(changed);
+        if closing {
+            changed.as_mut().enable();
+        }
         if inner.should_stop().await {
             break;
         }
@@ -664,10 +677,9 @@ async fn worker(inner: Arc<Inner>) {
                 look.as_mut().reset(next);
             }
         }
-        let changed = inner.changed.notified();
         tokio::select! {
             () = &mut wake => {}
-            () = changed, if closing => {}
+            () = &mut changed, if closing => {}
             () = look.as_mut() => {}
         }
     }
@@ -969,7 +981,13 @@ async fn settle(
         }
     }
     inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-    inner.changed.notify_waiters();
+    // Only a closing dispatcher's idle workers wait for outcomes (to see
+    // whether the memory inbox is empty). One that read `closing` before
+    // this outcome was recorded reads the inbox after it, so it misses
+    // nothing when this load comes first.
+    if inner.closing.load(Ordering::SeqCst) {
+        inner.changed.notify_waiters();
+    }
 }
 
 /// The state a delivery is in after its outcome was recorded, or

@@ -39,7 +39,10 @@ impl TimeHistogram {
         let bucket = BOUNDS_MICROS.partition_point(|&bound| bound < micros);
         self.counts[bucket].fetch_add(1, Ordering::Relaxed);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        self.max_micros.fetch_max(micros, Ordering::Relaxed);
+        // Read first: a new maximum is rare, and a locked update is not free.
+        if micros > self.max_micros.load(Ordering::Relaxed) {
+            self.max_micros.fetch_max(micros, Ordering::Relaxed);
+        }
     }
 
     /// What it holds now.
