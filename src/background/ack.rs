@@ -38,8 +38,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -69,9 +68,6 @@ pub struct Ack {
     retry_after: Duration,
     unknown_status: StatusCode,
     style: AckStyle,
-    /// Whether the inbox failed the last accept: an outage is said once at
-    /// WARN as it starts and once at INFO as it ends, not once a request.
-    inbox_down: Arc<AtomicBool>,
 }
 
 impl Ack {
@@ -82,7 +78,6 @@ impl Ack {
             retry_after: Duration::from_secs(5),
             unknown_status: StatusCode::ACCEPTED,
             style: AckStyle::Json,
-            inbox_down: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -150,7 +145,9 @@ impl Ack {
 
     /// What the inbox's answer to event `id`'s delivery means.
     fn kept(&self, id: &str, submitted: Result<Submitted, SubmitError>) -> Kept {
-        if submitted.is_ok() && self.inbox_down.load(Ordering::Relaxed) {
+        // An outage is said once at WARN as it starts and once at INFO as
+        // it ends, not once a request.
+        if submitted.is_ok() && self.dispatcher.inbox_down().load(Ordering::Relaxed) {
             self.inbox_recovered();
         }
         match submitted {
@@ -163,7 +160,7 @@ impl Ack {
                 Kept::Duplicate
             }
             Err(SubmitError::Unavailable(error)) => {
-                if self.inbox_down.swap(true, Ordering::Relaxed) {
+                if self.dispatcher.inbox_down().swap(true, Ordering::Relaxed) {
                     tracing::debug!(target: TARGET, %error, "inbox still unavailable");
                 } else {
                     tracing::warn!(
@@ -182,7 +179,7 @@ impl Ack {
     }
 
     fn inbox_recovered(&self) {
-        if self.inbox_down.swap(false, Ordering::Relaxed) {
+        if self.dispatcher.inbox_down().swap(false, Ordering::Relaxed) {
             tracing::info!(target: TARGET, "inbox available again");
         }
     }

@@ -14,18 +14,20 @@ use tower_service::Service;
 
 use super::body;
 use super::layer::{Config, Schemes};
+use super::tenants::Resolved;
 use crate::Rejection;
 use crate::scheme::{Handshake, Scheme, SignedRequest, Verified};
 use crate::telemetry;
 
-/// What verification needs once the body is in: the request, the scheme,
-/// the tenant when each tenant has its own scheme, and the slot the body
-/// was read in.
+/// What verification needs once the body is in: the request, the layer's
+/// settings (handed back, so the future holds one reference to them), the
+/// tenant and its scheme when each tenant has its own, and the slot the
+/// body was read in.
 pub(super) struct Collected {
     parts: Parts,
     body: Bytes,
-    scheme: Arc<dyn Scheme>,
-    tenant: Option<Box<str>>,
+    config: Arc<Config>,
+    tenant: Option<Resolved>,
     /// Held until the signature is checked, then given back; none for a
     /// body that was all there at once.
     slot: Option<OwnedSemaphorePermit>,
@@ -51,12 +53,9 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let (scheme, tenant) = match &config.scheme {
-        Schemes::One(scheme) => (scheme.clone(), None),
-        Schemes::Tenants(tenants) => {
-            let (scheme, tenant) = tenants.resolve(&parts).await?;
-            (scheme, Some(tenant))
-        }
+    let tenant = match &config.scheme {
+        Schemes::One(_) => None,
+        Schemes::Tenants(tenants) => Some(tenants.resolve(&parts).await?),
     };
     // One reading of the clock for the pre-check and the verification:
     // when the request's headers arrived.
@@ -64,7 +63,7 @@ where
     let before_waiting = || {
         let headers_only =
             SignedRequest::new(&parts.headers, &[], now, config.tolerance).with_uri(&parts.uri);
-        scheme.precheck(&headers_only)?;
+        scheme(&config, &tenant).precheck(&headers_only)?;
         config
             .inflight
             .clone()
@@ -73,7 +72,16 @@ where
     };
     let (body, slot) =
         body::collect(body, config.max_body, config.body_timeout, before_waiting).await?;
-    Ok(Collected { parts, body, scheme, tenant, slot, now })
+    Ok(Collected { parts, body, config, tenant, slot, now })
+}
+
+/// The scheme that verifies: the tenant's, or the layer's only one.
+fn scheme<'a>(config: &'a Config, tenant: &'a Option<Resolved>) -> &'a dyn Scheme {
+    match (tenant, &config.scheme) {
+        (Some((scheme, _)), _) => &**scheme,
+        (None, Schemes::One(scheme)) => &**scheme,
+        (None, Schemes::Tenants(_)) => unreachable!("a tenant is resolved before the body"),
+    }
 }
 
 pin_project! {
@@ -97,7 +105,6 @@ pin_project! {
         Collecting {
             collect: Collect,
             inner: Option<S>,
-            config: Arc<Config>,
         },
         // Verified: the inner service is answering.
         Calling {
@@ -119,8 +126,8 @@ where
         Self { state: State::Rejected { rejection: Some(rejection) } }
     }
 
-    pub(super) fn collecting(collect: Collect, inner: S, config: Arc<Config>) -> Self {
-        Self { state: State::Collecting { collect, inner: Some(inner), config } }
+    pub(super) fn collecting(collect: Collect, inner: S) -> Self {
+        Self { state: State::Collecting { collect, inner: Some(inner) } }
     }
 }
 
@@ -136,14 +143,14 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Collecting { collect, inner, config } => {
+                StateProj::Collecting { collect, inner } => {
                     let collected = match ready!(collect.as_mut().poll(cx)) {
                         Ok(collected) => collected,
                         Err(rejection) => return Poll::Ready(Ok(reject(rejection))),
                     };
                     let mut inner = inner.take().expect("polled after completion");
-                    let Collected { mut parts, body, scheme, tenant, slot, now } = collected;
-                    let verdict = verify(config, &parts, &body, &*scheme, tenant, now);
+                    let Collected { mut parts, body, config, tenant, slot, now } = collected;
+                    let verdict = verify(&config, &parts, &body, tenant, now);
                     // The signature is checked: the next body may be read.
                     drop(slot);
                     match verdict {
@@ -180,10 +187,10 @@ fn verify(
     config: &Config,
     parts: &Parts,
     body: &Bytes,
-    scheme: &dyn Scheme,
-    tenant: Option<Box<str>>,
+    tenant: Option<Resolved>,
     now: u64,
 ) -> Result<Verdict, Rejection> {
+    let scheme = scheme(config, &tenant);
     let request =
         SignedRequest::new(&parts.headers, body, now, config.tolerance).with_uri(&parts.uri);
     let verified = scheme.verify(&request)?;
@@ -203,7 +210,7 @@ fn verify(
         return Ok(Verdict::Handshake(handshake));
     }
     let verified = match tenant {
-        Some(tenant) => verified.with_tenant(tenant),
+        Some((_, tenant)) => verified.with_tenant(tenant),
         None => verified,
     };
     Ok(Verdict::Pass(verified))

@@ -76,6 +76,6 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let collect: Collect = Box::pin(collect(parts, body, self.config.clone()));
-        ResponseFuture::collecting(collect, inner, self.config.clone())
+        ResponseFuture::collecting(collect, inner)
     }
 }

@@ -314,6 +314,7 @@ impl DispatcherBuilder {
             in_flight: AtomicUsize::new(0),
             workers_running: AtomicUsize::new(self.workers),
             closing: AtomicBool::new(false),
+            inbox_down: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             changed: Notify::new(),
             wake: Notify::new(),
@@ -375,6 +376,9 @@ struct Inner {
     /// Shutdown has begun: no new deliveries; a durable inbox is no longer
     /// leased from.
     closing: AtomicBool,
+    /// Whether the inbox failed the last accept (for [`Ack`](crate::Ack)'s
+    /// outage lines).
+    inbox_down: AtomicBool,
     /// The shutdown deadline passed: workers stop at once.
     stopped: AtomicBool,
     /// Signalled when an attempt finishes or a worker stops (for draining).
@@ -457,6 +461,13 @@ impl Dispatcher {
     /// Whether [`shutdown`](Self::shutdown) has begun.
     pub fn is_closing(&self) -> bool {
         self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether the inbox failed the last accept: set by [`Ack`](crate::Ack),
+    /// so that an outage is logged as it starts and as it ends, not once a
+    /// request.
+    pub(crate) fn inbox_down(&self) -> &AtomicBool {
+        &self.inner.inbox_down
     }
 
     /// The inbox.
