@@ -272,6 +272,41 @@ async fn a_full_queue_refuses_and_shutdown_drains_everything_accepted() {
     );
 }
 
+/// Draining the memory inbox at shutdown moves on as attempts end and
+/// workers stop, not on the idle workers' poll timer: with the timer an
+/// hour away (on tokio's paused clock, which jumps to the next timer when
+/// nothing else can run), a worker left waiting by a missed wake-up would
+/// show as an hour gone.
+#[tokio::test(start_paused = true)]
+async fn shutdown_drains_without_waiting_for_the_poll_timer() {
+    const POLL: Duration = Duration::from_secs(3600);
+    let handled = Arc::new(AtomicU32::new(0));
+    let counter = handled.clone();
+    let router = EventRouter::new().on(move |event: Event<Ping>| {
+        let counter = counter.clone();
+        async move {
+            // Uneven lengths, so the two workers finish at different times
+            // and one waits, closing, for the other's outcomes.
+            tokio::time::sleep(Duration::from_millis(1 + u64::from(event.n % 7) * 3)).await;
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(())
+        }
+    });
+    let dispatcher = Dispatcher::builder(router).workers(2).poll_interval(POLL).start();
+    for i in 0..40 {
+        dispatcher.submit(ping(&format!("e{i}"), i)).await.unwrap();
+    }
+    let started = Instant::now();
+    let report = dispatcher.shutdown(2 * POLL).await;
+    assert_eq!((report.left, report.drained), (0, true));
+    assert_eq!(handled.load(Ordering::SeqCst), 40, "every accepted event was handled");
+    assert!(
+        started.elapsed() < POLL,
+        "shutdown took {:?}: a worker waited for its poll timer",
+        started.elapsed()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_reports_what_the_deadline_left() {
     let router = EventRouter::new().on(|_: Event<Ping>| async {
