@@ -860,7 +860,7 @@ async fn run(
             let (result, report, stopped) =
                 attempt_and_report(inner, run_id, &delivery, attempt, &lease, waiting, started)
                     .await;
-            settle(inner.clone(), delivery, report, lease, result, stopped, recorded).await;
+            settle(inner, delivery, report, lease, result, stopped, recorded).await;
         }
         .instrument(span)
         .await;
@@ -870,8 +870,10 @@ async fn run(
         attempt_and_report(inner, run_id, &delivery, attempt, &lease, waiting, started)
             .instrument(span.clone())
             .await;
-    let settling = settle(inner.clone(), delivery, report, lease, result, stopped, span.clone())
-        .instrument(span);
+    let (inner, recorded) = (inner.clone(), span.clone());
+    let settling =
+        async move { settle(&inner, delivery, report, lease, result, stopped, recorded).await }
+            .instrument(span);
     let mut settling = Box::pin(settling);
     let settled =
         std::future::poll_fn(|cx| Poll::Ready(settling.as_mut().poll(cx).is_ready())).await;
@@ -935,7 +937,7 @@ async fn attempt_and_report(
 /// the attempt log, goes with it), then logs it: one line under
 /// [`DELIVERY_TARGET`](telemetry::DELIVERY_TARGET).
 async fn settle(
-    inner: Arc<Inner>,
+    inner: &Inner,
     delivery: Arc<Delivery>,
     report: AttemptRecord,
     lease: Lease,

@@ -101,9 +101,9 @@ struct Slots {
 }
 
 struct Slot {
+    /// The delivery as accepted (its dedupe key included).
     delivery: Arc<Delivery>,
-    /// The dedupe key, and its digest.
-    key: Arc<str>,
+    /// The digest of its dedupe key.
     digest: Digest,
     state: State,
     attempts: u32,
@@ -201,7 +201,6 @@ impl MemoryInbox {
         slots.fresh.push_back((now, seq, digest));
         slots.active += 1;
         let slot = Slot {
-            key: delivery.shared_dedupe_key(),
             delivery: delivery.clone(),
             digest,
             state: State::Pending,
@@ -250,7 +249,7 @@ impl MemoryInbox {
             out.push(Leased {
                 delivery: slot.delivery.clone(),
                 attempt: slot.attempts,
-                lease: Lease::new(slot.key.clone(), slot.token),
+                lease: Lease::new(slot.delivery.shared_dedupe_key(), slot.token),
             });
         }
         out
